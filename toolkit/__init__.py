@@ -1,0 +1,13 @@
+"""privaudit: does a webshop's practice match its privacy statement and the GDPR?
+
+The library is the product; the ``privaudit`` command line is a thin layer over it::
+
+    import toolkit
+    result = toolkit.load("exports/", db="data/audit.duckdb")
+"""
+
+__version__ = "0.1.0"
+
+from .ingest import LoadResult, load  # noqa: E402
+
+__all__ = ["__version__", "load", "LoadResult"]

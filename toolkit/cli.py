@@ -1,0 +1,137 @@
+"""The ``privaudit`` command line: a thin layer over the library (every command has a Python twin).
+
+Errors the toolkit raises on purpose are printed as one line naming the file, key or problem,
+with exit code 2; never a bare traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .exceptions import PrivauditError
+
+app = typer.Typer(
+    name="privaudit",
+    help="Audit a webshop's data against its privacy statement and the GDPR.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+def _console(stderr: bool = False) -> Console:
+    c = Console(stderr=stderr, highlight=False)
+    if not c.is_terminal:  # piped or CI: wide enough that tables do not wrap into columns
+        c = Console(stderr=stderr, highlight=False, width=int(os.environ.get("COLUMNS", 160)))
+    return c
+
+
+out = _console()
+err = _console(stderr=True)
+
+
+def interactive() -> bool:
+    """Progress is shown on a terminal, never in CI or when output is piped."""
+    return err.is_terminal and not os.environ.get("CI")
+
+
+@contextmanager
+def progress_reporter():
+    if not interactive():
+        yield None
+        return
+    with err.status("starting") as status:
+        yield lambda msg: status.update(msg)
+
+
+def fail(e: PrivauditError) -> None:
+    err.print(f"[bold red]error:[/] {e}", markup=True, soft_wrap=True)
+    raise typer.Exit(e.exit_code)
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
+    if version:
+        out.print(f"privaudit {__version__}")
+        raise typer.Exit(0)
+
+
+@app.command()
+def load(
+    export_dir: Path = typer.Argument(..., help="Folder with one file per table (customers.csv, ...)."),
+    db: Path = typer.Option(Path("data/audit.duckdb"), "--db", help="DuckDB database to (re)build."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", help="YAML mapping of a foreign export."),
+):
+    """Load an export folder into DuckDB: every row loaded or rejected with a reason."""
+    from .ingest import load as load_export
+
+    try:
+        with progress_reporter() as progress:
+            result = load_export(export_dir, db=db, mapping=mapping, progress=progress)
+    except PrivauditError as e:
+        fail(e)
+    t = Table(title=f"Loaded {export_dir} into {db}", title_justify="left")
+    for col in ("table", "file", "format", "encoding", "read", "loaded", "rejected", "notes"):
+        t.add_column(col, justify="right" if col in ("read", "loaded", "rejected") else "left")
+    for f in result.files:
+        notes = []
+        if f.naive_timestamps:
+            notes.append(f"{f.naive_timestamps} naive timestamps (DQ-001)")
+        if f.future_timestamps:
+            notes.append(f"{f.future_timestamps} in the future")
+        if f.notes.get("unknown_values"):
+            notes.append("unknown values in " + ", ".join(f.notes["unknown_values"]))
+        if f.notes.get("missing_columns"):
+            notes.append(f"{len(f.notes['missing_columns'])} columns absent")
+        t.add_row(f.table, f.file, f.format, f.encoding, f"{f.rows_read:,}", f"{f.rows_loaded:,}",
+                  f"[red]{f.rows_rejected:,}[/]" if f.rows_rejected else "0", "; ".join(notes))
+    out.print(t)
+    if result.skipped:
+        out.print(f"skipped (not a table file): {', '.join(result.skipped)}")
+    out.print(f"{result.rows_loaded:,} rows loaded, {result.rows_rejected:,} rejected "
+              f"(see table rejected_rows), {len(result.files)} files, {result.seconds:.1f} s; "
+              f"load {result.load_id} recorded in load_log")
+
+
+@app.command()
+def schema(
+    table: Optional[str] = typer.Argument(None, help="Only this table."),
+):
+    """Print the canonical tables: columns, types, keys, personal data."""
+    from . import schema as sch
+
+    if table is not None and table not in sch.TABLES_BY_NAME:
+        fail(PrivauditError(f"unknown table {table!r}; known: {', '.join(sch.TABLES_BY_NAME)}"))
+    for t in sch.TABLES:
+        if table and t.name != table:
+            continue
+        rt = Table(title=f"{t.name}{'' if t.core else ' (optional)'}: {t.doc}", title_justify="left")
+        for col in ("column", "type", "personal", "fiscal", "notes"):
+            rt.add_column(col)
+        for c in t.columns:
+            notes = ["primary key"] if c.name == t.primary_key else []
+            if not c.core:
+                notes.append("optional")
+            if c.values:
+                notes.append(", ".join(c.values))
+            rt.add_row(c.name, c.type, c.pii or "", "yes" if c.fiscal else "", "; ".join(notes))
+        out.print(rt)
+
+
+def main() -> None:
+    try:
+        app()
+    except PrivauditError as e:  # raised outside a command's own handling
+        err.print(f"error: {e}")
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,444 @@
+"""Reading export files of every format into a DuckDB staging table of text columns.
+
+One function per concern: find the files of an export folder (:func:`discover`), look at a file's
+bytes once (:func:`inspect`: checksum, compression, encoding, header, delimiter), and stage it
+(:func:`stage`) as a temporary table whose columns are all VARCHAR, with the 1-based row number of
+each record and a second table of the records the parser could not read (with the raw text).
+Typing, validation and deduplication happen in :mod:`toolkit.ingest`, on the staged text, so every
+format goes through the same checks.
+
+Nothing here formats a value taken from a file into SQL: JSON keys and column names are bound as
+parameters, staging columns are named ``s0 .. sN``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import hashlib
+import io
+import os
+import re
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from . import schema
+from .exceptions import MappingError, UnusableInputError
+from .mapping import Mapping
+
+# extension -> format; longest first so that ".csv.gz" wins over ".gz"
+EXTENSIONS: tuple[tuple[str, str], ...] = (
+    (".csv.gz", "csv"), (".tsv.gz", "csv"), (".jsonl.gz", "jsonl"), (".ndjson.gz", "jsonl"),
+    (".csv", "csv"), (".tsv", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"),
+    (".parquet", "parquet"),
+)
+CHUNK = 1 << 22                     # 4 MiB per read
+MAX_FIELD_BYTES = 64 << 20          # the longest record the CSV reader accepts
+DELIMITERS = (",", ";", "\t", "|")
+
+
+@dataclass
+class SourceFile:
+    """One export file and the table it feeds."""
+
+    table: str
+    path: Path
+    format: str                      # csv | jsonl | json | parquet
+    compressed: bool = False
+    # filled by inspect()
+    sha256: str = ""
+    size: int = 0
+    encoding: str = ""               # utf-8 | utf-8-sig | cp1252 | latin-1 | utf-8+cp1252
+    fallback_lines: int = 0          # lines decoded as Windows-1252
+    utf8_lines: int = 0              # non-ASCII lines that were valid UTF-8 (in a transcoded file)
+    delimiter: str | None = None
+    header: list[str] = field(default_factory=list)
+    readable_path: Path | None = None  # the UTF-8 copy when the file had to be transcoded
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def split_ext(name: str) -> tuple[str, str, bool] | None:
+    """``('customers', 'csv', compressed)`` for ``customers.csv.gz``; None for other files."""
+    low = name.lower()
+    for ext, fmt in EXTENSIONS:
+        if low.endswith(ext) and len(low) > len(ext):
+            return name[: -len(ext)], fmt, ext.endswith(".gz")
+    return None
+
+
+def discover(export_dir: Path, mapping: Mapping) -> tuple[list[SourceFile], list[str]]:
+    """The files of an export folder that feed canonical tables, and the names of those skipped."""
+    if not export_dir.exists():
+        raise UnusableInputError(f"{export_dir}: export folder not found")
+    if not export_dir.is_dir():
+        raise UnusableInputError(f"{export_dir}: not a folder")
+    entries = sorted(p for p in export_dir.iterdir() if not p.name.startswith((".", "_")))
+    by_name = {p.name: p for p in entries}
+    sources: dict[str, SourceFile] = {}
+    claimed: set[str] = set()
+    for tname, tm in mapping.tables.items():
+        if tm.file is None:
+            continue
+        p = by_name.get(tm.file)
+        if p is None:
+            raise MappingError(f"mapping: tables.{tname}.file: {tm.file!r} not found in {export_dir}")
+        parts = split_ext(p.name)
+        if parts is None:
+            raise MappingError(f"mapping: tables.{tname}.file: {tm.file!r} has an unsupported "
+                               f"extension (use .csv, .csv.gz, .tsv, .json, .jsonl, .parquet)")
+        sources[tname] = SourceFile(tname, p, parts[1], parts[2])
+        claimed.add(p.name)
+    skipped: list[str] = []
+    for p in entries:
+        if p.name in claimed:
+            continue
+        parts = split_ext(p.name) if p.is_file() else None
+        tname = parts[0].strip().lower() if parts else None
+        if parts is None or tname not in schema.TABLES_BY_NAME:
+            skipped.append(p.name + ("/" if p.is_dir() else ""))
+            continue
+        if tname in sources:
+            raise UnusableInputError(f"{export_dir}: two files for table {tname}: "
+                                     f"{sources[tname].name} and {p.name}")
+        sources[tname] = SourceFile(tname, p, parts[1], parts[2])
+    order = {t.name: i for i, t in enumerate(schema.TABLES)}
+    return sorted(sources.values(), key=lambda s: order[s.table]), skipped
+
+
+def _open_raw(src: SourceFile):
+    return open(src.path, "rb")
+
+
+def _stream(src: SourceFile):
+    """Yield decompressed chunks, hashing the raw bytes on the way (into src.sha256)."""
+    h = hashlib.sha256()
+    size = 0
+    with _open_raw(src) as f:
+        if not src.compressed:
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+                yield chunk
+        else:
+            d = zlib.decompressobj(wbits=31)
+            try:
+                while chunk := f.read(CHUNK):
+                    h.update(chunk)
+                    size += len(chunk)
+                    while chunk:
+                        out = d.decompress(chunk)
+                        if out:
+                            yield out
+                        if d.eof:
+                            # concatenated gzip members are legal: start the next member
+                            chunk = d.unused_data
+                            if chunk:
+                                d = zlib.decompressobj(wbits=31)
+                        else:
+                            chunk = b""
+                if not d.eof and size:
+                    raise UnusableInputError(f"{src.path}: truncated gzip file (the compressed "
+                                             f"stream ends before its end marker)")
+            except zlib.error as e:
+                raise UnusableInputError(f"{src.path}: corrupt or not gzip data ({e})") from None
+    src.sha256 = h.hexdigest()
+    src.size = size
+
+
+def _looks_binary(head: bytes, src: SourceFile) -> None:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise UnusableInputError(f"{src.path}: UTF-16 text is not supported; save it as UTF-8")
+    if src.format != "parquet" and b"\x00" in head[:65536]:
+        raise UnusableInputError(f"{src.path}: binary data, not a text {src.format.upper()} file")
+
+
+def inspect(src: SourceFile, tmpdir: Path, forced_encoding: str | None = None) -> None:
+    """Read the file once: checksum, gzip integrity, encoding; transcode to UTF-8 when needed."""
+    if not os.access(src.path, os.R_OK):
+        raise UnusableInputError(f"{src.path}: file not readable")
+    if src.format == "parquet":
+        with open(src.path, "rb") as f:
+            head = f.read(4)
+        for _ in _stream(src):
+            pass
+        if head != b"PAR1":
+            raise UnusableInputError(f"{src.path}: not a Parquet file (no PAR1 magic)")
+        src.encoding = "binary"
+        return
+    dec = codecs.getincrementaldecoder("utf-8")()
+    head = b""
+    valid = True
+    total = 0
+    for chunk in _stream(src):
+        if total == 0:
+            head = chunk[:65536]
+            _looks_binary(head, src)
+        total += len(chunk)
+        if valid and forced_encoding in (None, "utf-8"):
+            try:
+                dec.decode(chunk)
+            except UnicodeDecodeError:
+                valid = False
+    if valid and forced_encoding in (None, "utf-8"):
+        try:
+            dec.decode(b"", final=True)
+        except UnicodeDecodeError:
+            valid = False
+    if total == 0 or not head.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise UnusableInputError(f"{src.path}: empty file (no header row)")
+    bom = head.startswith(codecs.BOM_UTF8)
+    if forced_encoding in ("cp1252", "latin-1"):
+        src.encoding = forced_encoding
+        _transcode(src, tmpdir, forced_encoding)
+    elif valid:
+        src.encoding = "utf-8-sig" if bom else "utf-8"
+        if src.compressed and src.format in ("jsonl", "json"):
+            _transcode(src, tmpdir, "utf-8")   # DuckDB's text readers take plain files here
+    elif forced_encoding == "utf-8":
+        raise UnusableInputError(f"{src.path}: not valid UTF-8 although the mapping says utf-8")
+    else:
+        _transcode(src, tmpdir, None)
+        src.encoding = "cp1252" if src.utf8_lines == 0 else "utf-8+cp1252"
+
+
+def _decode_cp1252(line: bytes) -> str:
+    try:
+        return line.decode("cp1252")
+    except UnicodeDecodeError:      # 0x81 0x8D 0x8F 0x90 0x9D are unassigned in cp1252
+        return line.decode("latin-1")
+
+
+def _transcode(src: SourceFile, tmpdir: Path, encoding: str | None) -> None:
+    """Write a UTF-8 copy. ``encoding=None`` decodes line by line: UTF-8, else Windows-1252."""
+    out = tmpdir / f"{src.table}.{src.format}"
+    counts = {"fallback": 0, "utf8": 0}
+
+    def decode(raw: bytes) -> str:
+        if encoding == "cp1252":
+            return _decode_cp1252(raw)
+        if encoding is not None:
+            return raw.decode(encoding)
+        try:
+            text = raw.decode("utf-8")
+            counts["utf8"] += not raw.isascii()
+            return text
+        except UnicodeDecodeError:
+            counts["fallback"] += 1
+            return _decode_cp1252(raw)
+
+    pending = b""
+    first = True
+    with open(out, "w", encoding="utf-8", newline="") as w:
+        for chunk in _stream(src):
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            for raw in lines:
+                if first:
+                    raw, first = raw.removeprefix(codecs.BOM_UTF8), False
+                w.write(decode(raw + b"\n"))
+        if pending:
+            w.write(decode(pending.removeprefix(codecs.BOM_UTF8) if first else pending))
+    src.fallback_lines = counts["fallback"]
+    src.utf8_lines = counts["utf8"]
+    src.readable_path = out
+
+
+def _text_head(src: SourceFile, limit: int = 1 << 20) -> str:
+    """The first ``limit`` bytes of the (decoded) text."""
+    path = src.readable_path or src.path
+    compressed = src.compressed and src.readable_path is None
+    opener = gzip.open if compressed else open
+    with opener(path, "rb") as f:
+        data = f.read(limit)
+    return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+
+def read_header(src: SourceFile, delimiter: str | None) -> None:
+    """Detect the delimiter (unless given) and parse the header record of a CSV file."""
+    text = _text_head(src)
+    first_line = text.split("\n", 1)[0]
+    if delimiter is None:
+        if src.path.name.lower().endswith((".tsv", ".tsv.gz")):
+            delimiter = "\t"
+        else:
+            counts = {d: _count_outside_quotes(first_line, d) for d in DELIMITERS}
+            best = max(counts.values())
+            delimiter = "," if best == 0 else next(d for d in DELIMITERS if counts[d] == best)
+    src.delimiter = delimiter
+    try:
+        header = next(csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"'))
+    except (StopIteration, csv.Error) as e:
+        raise UnusableInputError(f"{src.path}: no readable header row ({e})") from None
+    header = [h.strip() for h in header]
+    if not any(header):
+        raise UnusableInputError(f"{src.path}: empty header row")
+    src.header = header
+
+
+def _count_outside_quotes(line: str, d: str) -> int:
+    return len(re.sub(r'"[^"]*"', "", line).split(d)) - 1
+
+
+# --------------------------------------------------------------------------------------------
+# staging
+
+@dataclass
+class Staged:
+    """A staged file: temp table ``_stg`` (``_row`` + ``s0..sN`` VARCHAR) and ``_stg_rej``."""
+
+    columns: list[str]               # source column names, in the order of s0..sN
+    rows: int                        # records staged (readable)
+    rejected: int                    # records the parser could not read
+
+
+def _create_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE _stg_rej (_row BIGINT, reason VARCHAR, raw VARCHAR)")
+
+
+def stage(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
+    """Stage ``src`` into temp tables ``_stg`` and ``_stg_rej``; the caller drops them."""
+    _create_rejects(con)
+    if src.format == "csv":
+        return _stage_csv(con, src)
+    if src.format in ("jsonl", "json"):
+        return _stage_json(con, src)
+    return _stage_parquet(con, src)
+
+
+def _path(src: SourceFile) -> str:
+    return str(src.readable_path or src.path)
+
+
+def _first_rowid(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Row ids of a table created inside a transaction start at 2**55, not 0: the first one."""
+    return con.execute(f"SELECT coalesce(min(rowid), 0) FROM {table}").fetchone()[0]
+
+
+def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
+    n = len(src.header)
+    cols = {f"s{i}": "VARCHAR" for i in range(n)}
+    con.execute("DROP TABLE IF EXISTS _csv_rej_errors")
+    con.execute("DROP TABLE IF EXISTS _csv_rej_scans")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _stg_raw AS SELECT * FROM read_csv($path, header = true, "
+        "delim = $delim, quote = '\"', escape = '\"', auto_detect = false, columns = $cols, "
+        "store_rejects = true, rejects_table = '_csv_rej_errors', rejects_scan = '_csv_rej_scans', "
+        "strict_mode = true, null_padding = false, max_line_size = $maxline, "
+        "compression = $comp, encoding = 'utf-8')",
+        {"path": _path(src), "delim": src.delimiter, "cols": cols, "maxline": MAX_FIELD_BYTES,
+         "comp": "gzip" if (src.compressed and src.readable_path is None) else "none"},
+    )
+    # One rejected record can be reported once per faulty column: keep one row per record.
+    con.execute(
+        "INSERT INTO _stg_rej SELECT line - 1 AS _row, "
+        "'unreadable record: ' || lower(CAST(first(error_type ORDER BY column_idx) AS VARCHAR)) "
+        "|| ' (' || first(error_message ORDER BY column_idx) || ')', "
+        "first(csv_line ORDER BY column_idx) FROM _csv_rej_errors GROUP BY line")
+    rejected = con.execute("SELECT count(*) FROM _stg_rej").fetchone()[0]
+    # Readable records are numbered around the rejected ones: record k of _stg_raw (0-based
+    # rowid) is data row k + 1 + (number of rejected rows before it).
+    if rejected:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _gaps AS SELECT _row - row_number() OVER (ORDER BY _row) "
+            "AS good_before, row_number() OVER (ORDER BY _row) AS n FROM _stg_rej")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _stg AS SELECT r.rowid - $b + 1 + coalesce(g.n, 0) AS _row, "
+            "r.* FROM _stg_raw r ASOF LEFT JOIN (SELECT good_before, max(n) AS n FROM _gaps "
+            "GROUP BY good_before) g ON r.rowid - $b + 1 > g.good_before ORDER BY r.rowid",
+            {"b": _first_rowid(con, "_stg_raw")})
+        con.execute("DROP TABLE _stg_raw")
+        con.execute("DROP TABLE _gaps")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _stg AS SELECT rowid - $b + 1 AS _row, * "
+                    "FROM _stg_raw ORDER BY rowid", {"b": _first_rowid(con, "_stg_raw")})
+        con.execute("DROP TABLE _stg_raw")
+    con.execute("DROP TABLE IF EXISTS _csv_rej_errors")
+    con.execute("DROP TABLE IF EXISTS _csv_rej_scans")
+    rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
+    return Staged(list(src.header), rows, rejected)
+
+
+def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
+    path = _path(src)
+    head = _text_head(src, 4096).lstrip()
+    if src.format == "json" and head.startswith("["):
+        try:
+            con.execute("CREATE OR REPLACE TEMP TABLE _lines_raw AS SELECT CAST(json AS VARCHAR) "
+                        "AS line FROM read_json_objects($p, format = 'array', "
+                        "maximum_object_size = $m)", {"p": path, "m": MAX_FIELD_BYTES})
+        except duckdb.Error as e:
+            raise UnusableInputError(f"{src.path}: not a valid JSON array "
+                                     f"({str(e).splitlines()[0][:200]})") from None
+    else:
+        # JSON Lines (also a .json file holding one object per line): one record per line.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _lines_raw AS SELECT line FROM "
+            "read_csv($p, header = false, delim = '\x1e', quote = '', escape = '', "
+            "columns = {'line': 'VARCHAR'}, auto_detect = false, strict_mode = false, "
+            "max_line_size = $m, compression = $comp)",
+            {"p": path, "m": MAX_FIELD_BYTES,
+             "comp": "gzip" if (src.compressed and src.readable_path is None) else "none"})
+    con.execute("CREATE OR REPLACE TEMP TABLE _lines AS SELECT rowid - $b + 1 AS _row, line "
+                "FROM _lines_raw ORDER BY rowid", {"b": _first_rowid(con, "_lines_raw")})
+    con.execute("DROP TABLE _lines_raw")
+    con.execute("DELETE FROM _lines WHERE line IS NULL OR trim(line) = ''")
+    con.execute(
+        "INSERT INTO _stg_rej SELECT _row, CASE WHEN NOT json_valid(line) THEN 'invalid JSON' "
+        "ELSE 'not a JSON object' END, line FROM _lines "
+        "WHERE NOT json_valid(line) OR (CASE WHEN json_valid(line) THEN json_type(line) END) "
+        "<> 'OBJECT'")
+    con.execute("DELETE FROM _lines WHERE _row IN (SELECT _row FROM _stg_rej)")
+    keys = [r[0] for r in con.execute(
+        "SELECT k FROM (SELECT unnest(json_keys(line)) AS k, _row FROM _lines) "
+        "GROUP BY k ORDER BY min(_row), k").fetchall()]
+    # Keys are bound as JSON paths ($."key"), never formatted into the SQL text.
+    if keys:
+        exprs = ", ".join(f"json_extract_string(line, ${i + 1}) AS s{i}" for i in range(len(keys)))
+        params = ['$."' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT _row, {exprs}, line AS _raw "
+                    f"FROM _lines ORDER BY _row", params)
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _stg AS SELECT _row, line AS _raw FROM _lines")
+    con.execute("DROP TABLE _lines")
+    rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
+    rejected = con.execute("SELECT count(*) FROM _stg_rej").fetchone()[0]
+    return Staged(keys, rows, rejected)
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
+    try:
+        desc = con.execute("DESCRIBE SELECT * FROM read_parquet($p)", {"p": str(src.path)}).fetchall()
+    except duckdb.Error as e:
+        raise UnusableInputError(f"{src.path}: unreadable Parquet file "
+                                 f"({str(e).splitlines()[0][:200]})") from None
+    names = [d[0] for d in desc]
+    # Columns are addressed by position (columns(...) over a positional list), not by name.
+    sel = []
+    for i, (name, typ, *_rest) in enumerate(desc):
+        nested = typ.endswith("]") or typ.startswith(("STRUCT", "MAP", "UNION"))
+        col = f"#{i + 1}"
+        sel.append(f"CAST(to_json({col}) AS VARCHAR) AS s{i}" if nested
+                   else f"CAST({col} AS VARCHAR) AS s{i}")
+    body = ", ".join(sel)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT file_row_number + 1 AS _row, "
+                    f"{body} FROM (SELECT * EXCLUDE (file_row_number), file_row_number FROM "
+                    f"read_parquet($p, file_row_number = true)) ORDER BY file_row_number",
+                    {"p": str(src.path)})
+    except duckdb.Error as e:
+        raise UnusableInputError(f"{src.path}: unreadable Parquet file "
+                                 f"({str(e).splitlines()[0][:200]})") from None
+    rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
+    return Staged(names, rows, 0)
+
+
+def drop_stage(con: duckdb.DuckDBPyConnection) -> None:
+    for t in ("_stg", "_stg_rej", "_stg_raw", "_lines", "_lines_raw", "_gaps"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
