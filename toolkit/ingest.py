@@ -142,7 +142,9 @@ def _number(c: str, decimal: str | None) -> str:
 def _typed(col: schema.Column, x: str, tm: TableMapping, p: _Params) -> tuple[str, str | None]:
     """(expression giving the typed value, expression true when the timestamp is naive)."""
     if col.type == "VARCHAR":
-        return f"nullif({x}, '')", None
+        if col.free_text:   # message text is kept as written; only blank means no value
+            return f"CASE WHEN trim({x}) = '' THEN NULL ELSE {x} END", None
+        return f"nullif(trim({x}), '')", None
     c = _clean(x)
     if col.type == "BOOLEAN":
         lc = f"lower({c})"
@@ -150,14 +152,14 @@ def _typed(col: schema.Column, x: str, tm: TableMapping, p: _Params) -> tuple[st
                 f"WHEN {lc} IN {_sql_list(FALSE_WORDS)} THEN false END"), None
     if col.type in ("INTEGER", "BIGINT"):
         n = _number(c, tm.decimal)
-        return (f"TRY_CAST(coalesce(TRY_CAST({n} AS BIGINT), CASE WHEN regexp_full_match({n}, "
-                f"'[-+]?[0-9]+\\.0*') THEN TRY_CAST(split_part({n}, '.', 1) AS BIGINT) END) "
-                f"AS {col.type})"), None
+        # whole numbers only ("12" or pandas' "12.0"): DuckDB would round "1.5" to 2
+        return (f"CASE WHEN regexp_full_match({n}, '[-+]?[0-9]+(\\.0*)?') THEN "
+                f"TRY_CAST(split_part({n}, '.', 1) AS {col.type}) END"), None
     if col.type.startswith("DECIMAL"):
         return f"TRY_CAST({_number(c, tm.decimal)} AS {col.type})", None
     if col.type == schema.LIST_TYPE:
         return (f"CASE WHEN {c} IS NULL THEN NULL "
-                f"WHEN left({c}, 1) = '[' THEN CASE WHEN json_valid({c}) AND "
+                f"WHEN left({c}, 1) IN ('[', '{{') THEN CASE WHEN json_valid({c}) AND "
                 f"json_type(CASE WHEN json_valid({c}) THEN {c} END) = 'ARRAY' "
                 f"THEN from_json(CASE WHEN json_valid({c}) THEN {c} END, '[\"VARCHAR\"]') END "
                 f"ELSE list_filter(list_transform(string_split({c}, '|'), lambda e: trim(e)), "
@@ -409,6 +411,7 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
             inspect(src, Path(tmp), tm.encoding)
             if src.format == "csv":
                 read_header(src, tm.delimiter)
+        existed = Path(db).exists()
         con = connect(db, timezone=timezone)
         try:
             con.execute("BEGIN TRANSACTION")
@@ -441,7 +444,10 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
                 con.execute("ROLLBACK")
             except duckdb.Error:
                 pass
-            raise
-        finally:
             con.close()
+            if not existed:   # leave no empty database behind
+                for leftover in (Path(db), Path(f"{db}.wal")):
+                    leftover.unlink(missing_ok=True)
+            raise
+        con.close()
     return LoadResult(Path(db), load_id, results, skipped, time.perf_counter() - started)

@@ -1,0 +1,62 @@
+"""Shared helpers: build small export folders, load them, and check that the counts reconcile."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import toolkit
+from toolkit.ingest import LoadResult
+
+
+def write_files(folder: Path, files: dict[str, str | bytes]) -> Path:
+    """Write ``{name: content}`` into folder; str is UTF-8, names ending in .gz are gzipped."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        if name.endswith(".gz"):
+            data = gzip.compress(data, mtime=0)
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def assert_reconciles(result: LoadResult, db: Path) -> None:
+    """Per file: read = loaded + rejected, and the database holds exactly those rows."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        for f in result.files:
+            assert f.rows_read == f.rows_loaded + f.rows_rejected, f
+            n = con.execute(f'SELECT count(*) FROM "{f.table}"').fetchone()[0]
+            assert n == f.rows_loaded, (f.table, n, f.rows_loaded)
+            r = con.execute("SELECT count(*) FROM rejected_rows WHERE table_name = $1",
+                            [f.table]).fetchone()[0]
+            assert r == f.rows_rejected, (f.table, r, f.rows_rejected)
+            log = con.execute(
+                "SELECT rows_read, rows_loaded, rows_rejected, sha256 FROM load_log "
+                "WHERE load_id = $1 AND table_name = $2", [result.load_id, f.table]).fetchall()
+            assert log == [(f.rows_read, f.rows_loaded, f.rows_rejected, f.sha256)]
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def load_files(tmp_path):
+    """load_files({'customers.csv': '...'}, mapping=None) -> (result, read-only connection)."""
+    opened = []
+
+    def run(files: dict[str, str | bytes], mapping=None, name: str = "export"):
+        export = write_files(tmp_path / name, files)
+        db = tmp_path / "audit.duckdb"
+        result = toolkit.load(export, db=db, mapping=mapping)
+        assert_reconciles(result, db)
+        con = duckdb.connect(str(db), read_only=True)
+        con.execute("SET TimeZone = 'Europe/Amsterdam'")
+        opened.append(con)
+        return result, con
+
+    yield run
+    for con in opened:
+        con.close()

@@ -1,0 +1,97 @@
+"""Build the bad-input corpus: one folder per case, each an export folder with one broken file.
+
+Run ``python tests/data/bad/build_corpus.py`` to rewrite it; the files are committed, and
+``tests/test_bad_inputs.py`` asserts the exact outcome of loading each folder.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+HERE = Path(__file__).parent
+GOOD_CSV = ("customer_id,first_name,email,created_at\n"
+            "c1,Jan,jan@example.nl,2024-01-01T10:00:00Z\n"
+            "c2,Piet,piet@example.nl,2024-01-02T10:00:00Z\n")
+
+
+def cases() -> dict[str, dict[str, bytes]]:
+    rnd = random.Random(7)
+    gz = gzip.compress(("visit_id,started_at\n" + "".join(
+        f"v{i},2024-01-01T10:00:00Z\n" for i in range(5000))).encode(), mtime=0)
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"observation_id": ["o1"], "name": ["_ga"]}), buf)
+    parquet = buf.getvalue()
+    return {
+        "truncated_gzip": {"visits.csv.gz": gz[: len(gz) // 2]},
+        "not_gzip": {"visits.csv.gz": b"visit_id,started_at\nv1,2024-01-01\n"},
+        "ragged_rows": {"customers.csv": (
+            "customer_id,first_name,email\nc1,Jan,j@example.nl\nc2,Piet\n"
+            "c3,Klaas,k@example.nl,extra,more\nc4,Els,e@example.nl\n").encode()},
+        "bom_semicolon": {"customers.csv": b"\xef\xbb\xbf" + GOOD_CSV.replace(",", ";").encode()},
+        "mixed_encodings": {"chat_messages.csv": (
+            "message_id;body\nm1;Caf\u00e9 in UTF-8\n".encode("utf-8")
+            + "m2;Prijs \u20ac 5 \u201cop\u201d cp1252\n".encode("cp1252")
+            + "m3;na\u00efef weer UTF-8\n".encode("utf-8"))},
+        "windows_1252": {"customers.csv": (
+            "customer_id;first_name;last_name\nc1;Zo\u00eb;Ba\u00eflly\nc2;Ren\u00e9e;\u20acuro\n"
+        ).encode("cp1252")},
+        "empty_file": {"customers.csv": b""},
+        "header_only": {"customers.csv": b"customer_id,first_name,email\n"},
+        "binary_garbage": {"customers.csv": bytes(rnd.randrange(256) for _ in range(4096))},
+        "one_mb_field": {"chat_messages.csv": (
+            'message_id,body\nm1,"' + "x" * (1 << 20) + '"\nm2,kort\n').encode()},
+        "duplicate_keys": {"customers.csv": (GOOD_CSV + "c1,Jan,jan2@example.nl,2024-01-03T10:00:00Z\n"
+                                             "c2,Piet,piet@example.nl,2024-01-02T10:00:00Z\n").encode()},
+        "impossible_dates": {"orders.csv": (
+            "order_id,placed_at\no1,31-02-2024\no2,2024-02-31\no3,2024-02-29T12:00:00Z\n"
+            "o4,2023-02-29\n").encode()},
+        "future_dates": {"visits.csv": (
+            "visit_id,started_at\nv1,2099-12-31T23:59:59Z\nv2,2024-06-01T10:00:00Z\n").encode()},
+        "nan_strings": {"orders.csv": (
+            "order_id,total_incl_vat,placed_at,email_at_order\n"
+            "o1,NaN,NaT,NaN\no2,12.50,2024-01-01T10:00:00Z,a@example.nl\n").encode()},
+        "unterminated_quote": {"customers.csv": (
+            'customer_id,first_name\nc1,Jan\nc2,"Piet\nc3,Klaas\n').encode()},
+        "missing_key_column": {"customers.csv": b"first_name,email\nJan,j@example.nl\nPiet,p@example.nl\n"},
+        "no_header": {"customers.csv": b"c1,Jan,jan@example.nl\nc2,Piet,piet@example.nl\n"},
+        "bad_booleans": {"visits.csv": b"visit_id,is_bot\nv1,ja\nv2,misschien\nv3,2\n"},
+        "bad_numbers": {"orders.csv": b"order_id,total_incl_vat,total_vat\no1,12.50,2.17\no2,abc,1\no3,1,2,3\n"},
+        "bad_json_lines": {"chat_messages.jsonl": (
+            '{"message_id": "m1", "body": "hallo"}\n{"message_id": "m2", "body": \n'
+            '42\n{"message_id": "m3", "body": "tot ziens"}\n').encode()},
+        "truncated_json_array": {"recipients.json": b'[{"recipient_id": "r1"}, {"recipient_id": '},
+        "corrupt_parquet": {"cookie_observations.parquet": parquet[:8] + b"\x00" * 64 + parquet[-8:]},
+        "not_parquet": {"cookie_observations.parquet": b"observation_id,name\no1,_ga\n"},
+        "utf16": {"customers.csv": GOOD_CSV.encode("utf-16")},
+        "duplicate_header": {"customers.csv": b"customer_id,email,EMAIL\nc1,a@example.nl,b@example.nl\n"},
+        "empty_key_values": {"customers.csv": b"customer_id,first_name\n,Jan\n  ,Piet\nc3,Klaas\n"},
+        "bad_list": {"transfers.csv": b'transfer_id,fields\nt1,"[""email"""\nt2,email|street\nt3,"{""a"": 1}"\n'},
+        "two_files_one_table": {"customers.csv": GOOD_CSV.encode(),
+                                "customers.jsonl": b'{"customer_id": "c9"}\n'},
+        "blank_lines_and_whitespace": {"customers.csv": b"customer_id,first_name\n\nc1, Jan \n\n\nc2,Piet\n"},
+        "json_not_array_of_objects": {"recipients.json": json.dumps(
+            [{"recipient_id": "r1"}, "r2", [1, 2], {"recipient_id": "r4"}]).encode()},
+    }
+
+
+def build() -> None:
+    for case, files in cases().items():
+        folder = HERE / case
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir()
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+
+
+if __name__ == "__main__":
+    build()
+    print(f"wrote {len(cases())} cases under {HERE}")

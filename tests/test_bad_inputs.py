@@ -1,0 +1,144 @@
+"""The bad-input corpus (tests/data/bad/, built by build_corpus.py): the exact outcome of each case.
+
+A case either loads, with exact loaded/rejected counts and reasons (rows_read always reconciles),
+or is refused as unusable: exit code 2, one line naming the file and the problem, and the
+database left as it was (here: not created at all).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+import toolkit
+from toolkit.cli import app
+from toolkit.exceptions import UnusableInputError
+
+from .conftest import assert_reconciles
+
+BAD = Path(__file__).parent / "data" / "bad"
+
+# case -> (table, loaded, [(row_number, reason prefix), ...])
+LOADS = {
+    "ragged_rows": ("customers", 2, [(2, "unreadable record: missing columns"),
+                                     (3, "unreadable record: too many columns")]),
+    "bom_semicolon": ("customers", 2, []),
+    "mixed_encodings": ("chat_messages", 3, []),
+    "windows_1252": ("customers", 2, []),
+    "header_only": ("customers", 0, []),
+    "one_mb_field": ("chat_messages", 2, []),
+    "duplicate_keys": ("customers", 2, [(3, "duplicate primary key customer_id (first at row 1)"),
+                                        (4, "duplicate primary key customer_id (first at row 2)")]),
+    "impossible_dates": ("orders", 1, [(1, "invalid timestamp in column placed_at"),
+                                       (2, "invalid timestamp in column placed_at"),
+                                       (4, "invalid timestamp in column placed_at")]),
+    "future_dates": ("visits", 2, []),
+    "nan_strings": ("orders", 2, []),
+    "unterminated_quote": ("customers", 1, [(2, "unreadable record: unquoted value")]),
+    "missing_key_column": ("customers", 0, [
+        (1, "missing required column customer_id (not in the file)"),
+        (2, "missing required column customer_id (not in the file)")]),
+    "bad_booleans": ("visits", 1, [(2, "invalid boolean in column is_bot"),
+                                   (3, "invalid boolean in column is_bot")]),
+    "bad_numbers": ("orders", 1, [(2, "invalid number in column total_incl_vat"),
+                                  (3, "unreadable record: too many columns")]),
+    "bad_json_lines": ("chat_messages", 2, [(2, "invalid JSON"), (3, "not a JSON object")]),
+    "empty_key_values": ("customers", 1, [(1, "missing primary key customer_id"),
+                                          (2, "missing primary key customer_id")]),
+    "bad_list": ("transfers", 1, [(1, "invalid list in column fields"),
+                                  (3, "invalid list in column fields")]),
+    "blank_lines_and_whitespace": ("customers", 2, []),
+    "json_not_array_of_objects": ("recipients", 2, [(2, "not a JSON object"),
+                                                    (3, "not a JSON object")]),
+}
+
+# case -> words the one-line error must contain (besides the file name)
+REFUSED = {
+    "truncated_gzip": ("visits.csv.gz", "truncated gzip"),
+    "not_gzip": ("visits.csv.gz", "not gzip"),
+    "empty_file": ("customers.csv", "empty file"),
+    "binary_garbage": ("customers.csv", "binary data"),
+    "no_header": ("customers.csv", "no header row"),
+    "truncated_json_array": ("recipients.json", "not a valid JSON array"),
+    "corrupt_parquet": ("cookie_observations.parquet", "unreadable Parquet file"),
+    "not_parquet": ("cookie_observations.parquet", "not a Parquet file"),
+    "utf16": ("customers.csv", "UTF-16"),
+    "duplicate_header": ("customers.csv", "more than once"),
+    "two_files_one_table": ("two files for table customers", "customers.jsonl"),
+}
+
+
+def test_the_corpus_has_at_least_twenty_cases_and_each_is_asserted():
+    cases = sorted(p.name for p in BAD.iterdir() if p.is_dir())
+    assert len(cases) >= 20
+    assert sorted(LOADS) + sorted(REFUSED) and set(cases) == set(LOADS) | set(REFUSED)
+
+
+@pytest.mark.parametrize("case", sorted(LOADS))
+def test_case_loads_with_exact_outcome(case, tmp_path):
+    table, loaded, rejects = LOADS[case]
+    db = tmp_path / "a.duckdb"
+    result = toolkit.load(BAD / case, db=db)
+    assert_reconciles(result, db)
+    f = result.by_table()[table]
+    assert f.rows_loaded == loaded
+    assert f.rows_rejected == len(rejects)
+    con = duckdb.connect(str(db), read_only=True)
+    got = con.execute("SELECT row_number, reason FROM rejected_rows ORDER BY row_number").fetchall()
+    con.close()
+    assert [r[0] for r in got] == [r[0] for r in rejects]
+    for (_, reason), (_, prefix) in zip(got, rejects):
+        assert reason.startswith(prefix), (reason, prefix)
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_case_is_refused_with_one_line_and_exit_2(case, tmp_path):
+    db = tmp_path / "a.duckdb"
+    with pytest.raises(UnusableInputError) as e:
+        toolkit.load(BAD / case, db=db)
+    for word in REFUSED[case]:
+        assert word in str(e.value)
+    assert not db.exists()
+    res = CliRunner().invoke(app, ["load", str(BAD / case), "--db", str(db)])
+    assert res.exit_code == 2
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), res.output
+    assert "Traceback" not in res.output
+
+
+def test_decoded_text_is_right(tmp_path):
+    db = tmp_path / "a.duckdb"
+    toolkit.load(BAD / "mixed_encodings", db=db)
+    con = duckdb.connect(str(db), read_only=True)
+    assert [r[0] for r in con.execute("SELECT body FROM chat_messages ORDER BY message_id").fetchall()] == [
+        "Caf\u00e9 in UTF-8", "Prijs \u20ac 5 \u201cop\u201d cp1252", "na\u00efef weer UTF-8"]
+    con.close()
+
+
+def test_nan_means_no_value_in_typed_columns_only(tmp_path):
+    db = tmp_path / "a.duckdb"
+    toolkit.load(BAD / "nan_strings", db=db)
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT total_incl_vat, placed_at, email_at_order FROM orders "
+                       "WHERE order_id = 'o1'").fetchone() == (None, None, "NaN")
+    con.close()
+
+
+def test_one_mb_field_survives_whole(tmp_path):
+    db = tmp_path / "a.duckdb"
+    toolkit.load(BAD / "one_mb_field", db=db)
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT length(body) FROM chat_messages WHERE message_id = 'm1'"
+                       ).fetchone()[0] == 1 << 20
+    con.close()
+
+
+def test_whitespace_around_values_is_trimmed_except_in_free_text(tmp_path):
+    db = tmp_path / "a.duckdb"
+    toolkit.load(BAD / "blank_lines_and_whitespace", db=db)
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT first_name FROM customers ORDER BY 1").fetchall() == [("Jan",), ("Piet",)]
+    con.close()

@@ -1,0 +1,484 @@
+"""The loader: every format and quirk of contract section 2, reconciliation, atomicity, idempotency."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import toolkit
+from toolkit import ingest
+from toolkit.exceptions import MappingError, UnusableInputError
+
+from .conftest import assert_reconciles, write_files
+
+CUSTOMERS_ROWS = [
+    ("c1", "Jan", "de Vries", "jan@example.nl", "2024-03-01T10:00:00Z"),
+    ("c2", "Anaïs", "Bakker", "anais@example.nl", "2024-03-02T11:30:00+01:00"),
+    ("c3", "Piet", "Smit", "piet@example.nl", "2024-03-03T12:00:00Z"),
+]
+EXPECTED_CUSTOMERS = [
+    ("c1", "Jan", "de Vries", "jan@example.nl", datetime(2024, 3, 1, 10, tzinfo=timezone.utc)),
+    ("c2", "Anaïs", "Bakker", "anais@example.nl", datetime(2024, 3, 2, 10, 30, tzinfo=timezone.utc)),
+    ("c3", "Piet", "Smit", "piet@example.nl", datetime(2024, 3, 3, 12, tzinfo=timezone.utc)),
+]
+HEADER = ["customer_id", "first_name", "last_name", "email", "created_at"]
+
+
+def customers_utc(con):
+    con.execute("SET TimeZone = 'UTC'")
+    return con.execute("SELECT customer_id, first_name, last_name, email, created_at "
+                       "FROM customers ORDER BY customer_id").fetchall()
+
+
+def csv_text(delim: str = ",", rows=CUSTOMERS_ROWS, header=HEADER, newline="\n") -> str:
+    lines = [delim.join(header)] + [delim.join(r) for r in rows]
+    return newline.join(lines) + newline
+
+
+# ---------------------------------------------------------------- formats
+
+@pytest.mark.parametrize("name,content", [
+    ("customers.csv", csv_text(",")),
+    ("customers.csv.gz", csv_text(",")),
+    ("customers.tsv", csv_text("\t")),
+    ("customers.jsonl", "".join(json.dumps(dict(zip(HEADER, r))) + "\n" for r in CUSTOMERS_ROWS)),
+    ("customers.ndjson", "".join(json.dumps(dict(zip(HEADER, r))) + "\n" for r in CUSTOMERS_ROWS)),
+    ("customers.json", json.dumps([dict(zip(HEADER, r)) for r in CUSTOMERS_ROWS], indent=2)),
+])
+def test_every_text_format_loads_the_same_rows(load_files, name, content):
+    result, con = load_files({name: content})
+    assert customers_utc(con) == EXPECTED_CUSTOMERS
+    assert result.files[0].rows_loaded == 3 and result.files[0].rows_rejected == 0
+
+
+def test_parquet_with_native_types_and_lists(load_files, tmp_path):
+    table = pa.table({
+        "transfer_id": ["t1", "t2"],
+        "recipient_id": ["r1", "r2"],
+        "transferred_at": pa.array([datetime(2024, 3, 1, 23, 30, tzinfo=timezone.utc),
+                                    datetime(2024, 6, 1, 8, 0, tzinfo=timezone.utc)],
+                                   pa.timestamp("us", tz="UTC")),
+        "fields": pa.array([["email", "street"], []], pa.list_(pa.string())),
+        "customer_id": ["c1", None],
+    })
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    result, con = load_files({"transfers.parquet": buf.getvalue()})
+    con.execute("SET TimeZone = 'UTC'")
+    rows = con.execute("SELECT transfer_id, transferred_at, fields, customer_id FROM transfers "
+                       "ORDER BY transfer_id").fetchall()
+    assert rows == [("t1", datetime(2024, 3, 1, 23, 30, tzinfo=timezone.utc), ["email", "street"], "c1"),
+                    ("t2", datetime(2024, 6, 1, 8, 0, tzinfo=timezone.utc), [], None)]
+    assert result.files[0].naive_timestamps == 0
+
+
+def test_parquet_naive_timestamps_are_amsterdam_and_counted(load_files):
+    table = pa.table({"visit_id": ["v1"], "started_at": pa.array([datetime(2024, 7, 1, 12, 0)],
+                                                                 pa.timestamp("us"))})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    result, con = load_files({"visits.parquet": buf.getvalue()})
+    con.execute("SET TimeZone = 'UTC'")
+    assert con.execute("SELECT started_at FROM visits").fetchone()[0] == datetime(
+        2024, 7, 1, 10, 0, tzinfo=timezone.utc)
+    assert result.files[0].naive_timestamps == 1
+
+
+# ---------------------------------------------------------------- CSV dialects and encodings
+
+@pytest.mark.parametrize("delim", [",", ";", "\t"])
+def test_delimiter_is_detected(load_files, delim):
+    result, con = load_files({"customers.csv": csv_text(delim)})
+    assert result.files[0].delimiter == delim
+    assert customers_utc(con) == EXPECTED_CUSTOMERS
+
+
+def test_utf8_with_bom_and_semicolons(load_files):
+    data = b"\xef\xbb\xbf" + csv_text(";").encode("utf-8")
+    result, con = load_files({"customers.csv": data})
+    assert result.files[0].encoding == "utf-8-sig"
+    assert customers_utc(con) == EXPECTED_CUSTOMERS   # the BOM did not stick to customer_id
+
+
+def test_crlf_line_endings(load_files):
+    result, con = load_files({"customers.csv": csv_text(",", newline="\r\n")})
+    assert customers_utc(con) == EXPECTED_CUSTOMERS
+
+
+def test_windows_1252_with_euro_sign_and_curly_quotes(load_files):
+    text = ("message_id;chat_id;body\n"
+            "m1;k1;Prijs \u20ac 12,50 \u2013 \u201cgraag\u201d, caf\u00e9\n")
+    result, con = load_files({"chat_messages.csv": text.encode("cp1252")})
+    assert result.files[0].encoding == "cp1252"
+    assert con.execute("SELECT body FROM chat_messages").fetchone()[0] == \
+        "Prijs \u20ac 12,50 \u2013 \u201cgraag\u201d, caf\u00e9"
+
+
+def test_mixed_encodings_are_decoded_line_by_line(load_files):
+    data = ("message_id;body\nm1;caf\u00e9 utf8\n".encode("utf-8")
+            + "m2;caf\u00e9 \u20ac cp1252\n".encode("cp1252"))
+    result, con = load_files({"chat_messages.csv": data})
+    assert result.files[0].encoding == "utf-8+cp1252"
+    assert result.files[0].notes["cp1252_lines"] == 1
+    assert con.execute("SELECT body FROM chat_messages ORDER BY message_id").fetchall() == [
+        ("caf\u00e9 utf8",), ("caf\u00e9 \u20ac cp1252",)]
+
+
+def test_encoding_forced_by_mapping(load_files):
+    data = "customer_id,first_name\nc1,Zo\u00eb\n".encode("latin-1")
+    result, con = load_files({"customers.csv": data},
+                             mapping=toolkit.mapping.parse_mapping(
+                                 {"tables": {"customers": {"encoding": "latin-1"}}}))
+    assert result.files[0].encoding == "latin-1"
+    assert con.execute("SELECT first_name FROM customers").fetchone()[0] == "Zo\u00eb"
+
+
+def test_quoted_multiline_fields(load_files):
+    text = ('message_id,chat_id,body\n'
+            'm1,k1,"Hallo,\nmijn pas is ""kapot""\nGroet"\n'
+            'm2,k1,kort\n')
+    result, con = load_files({"chat_messages.csv": text})
+    assert con.execute("SELECT body FROM chat_messages ORDER BY message_id").fetchall() == [
+        ('Hallo,\nmijn pas is "kapot"\nGroet',), ("kort",)]
+
+
+def test_column_names_match_case_insensitively_after_trimming(load_files):
+    result, con = load_files({"customers.csv": " Customer_ID ,FIRST_NAME\nc1,Jan\n"})
+    assert con.execute("SELECT customer_id, first_name FROM customers").fetchall() == [("c1", "Jan")]
+
+
+# ---------------------------------------------------------------- values
+
+def test_dutch_and_english_booleans(load_files):
+    text = "visit_id,is_bot\n" + "".join(
+        f"v{i},{w}\n" for i, w in enumerate(["ja", "Nee", "TRUE", "false", "1", "0", "yes", "NO", ""]))
+    result, con = load_files({"visits.csv": text})
+    assert [r[0] for r in con.execute("SELECT is_bot FROM visits ORDER BY visit_id").fetchall()] == [
+        True, False, True, False, True, False, True, False, None]
+
+
+def test_invalid_boolean_is_rejected_with_reason(load_files):
+    result, con = load_files({"visits.csv": "visit_id,is_bot\nv1,misschien\nv2,nee\n"})
+    assert con.execute("SELECT row_number, reason, raw FROM rejected_rows").fetchall() == [
+        (1, "invalid boolean in column is_bot", '{"visit_id":"v1","is_bot":"misschien"}')]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("12.50", Decimal("12.50")), ("12,50", Decimal("12.50")), ("1.234,50", Decimal("1234.50")),
+    ("1,234.50", Decimal("1234.50")), ("\u20ac 7,00", Decimal("7.00")), ("-3", Decimal("-3.00")),
+    ("NaN", None), ("", None),
+])
+def test_decimal_numbers(load_files, text, expected):
+    result, con = load_files({"orders.csv": f'order_id;total_incl_vat\no1;"{text}"\n'})
+    assert con.execute("SELECT total_incl_vat FROM orders").fetchone()[0] == expected
+
+
+def test_decimal_separator_forced_by_mapping(load_files):
+    m = toolkit.mapping.parse_mapping({"tables": {"orders": {"decimal": ","}}})
+    result, con = load_files({"orders.csv": 'order_id;total_incl_vat\no1;"1.234"\n'}, mapping=m)
+    assert con.execute("SELECT total_incl_vat FROM orders").fetchone()[0] == Decimal("1234.00")
+
+
+def test_integers_accept_pandas_floats(load_files):
+    result, con = load_files({"calls.csv": "call_id,duration_s\nk1,300\nk2,12.0\nk3,1.5\n"})
+    assert con.execute("SELECT call_id, duration_s FROM calls ORDER BY 1").fetchall() == [
+        ("k1", 300), ("k2", 12)]
+    assert con.execute("SELECT reason FROM rejected_rows").fetchall() == [
+        ("invalid integer in column duration_s",)]
+
+
+@pytest.mark.parametrize("cell,expected", [
+    ('"[""email"",""street""]"', ["email", "street"]),
+    ("email|street| iban", ["email", "street", "iban"]),
+    ("email", ["email"]),
+    ("[]", []),
+    ("", None),
+])
+def test_list_columns_as_json_array_or_pipes(load_files, cell, expected):
+    result, con = load_files({"transfers.csv": f"transfer_id,fields\nt1,{cell}\n"})
+    assert con.execute("SELECT fields FROM transfers").fetchone()[0] == expected
+
+
+def test_native_json_lists(load_files):
+    text = json.dumps({"hold_id": "h1", "scope_tables": ["chats", "calls"]}) + "\n"
+    result, con = load_files({"legal_holds.jsonl": text})
+    assert con.execute("SELECT scope_tables FROM legal_holds").fetchone()[0] == ["chats", "calls"]
+
+
+def test_broken_json_list_in_csv_is_rejected(load_files):
+    result, con = load_files({"transfers.csv": 'transfer_id,fields\nt1,"[""email"","\n'})
+    assert con.execute("SELECT reason FROM rejected_rows").fetchall() == [
+        ("invalid list in column fields",)]
+
+
+# ---------------------------------------------------------------- timestamps
+
+def test_timestamps_with_z_offsets_and_naive(load_files):
+    text = ("visit_id,started_at\n"
+            "v1,2024-03-01T23:30:00Z\n"
+            "v2,2024-03-02T00:30:00+01:00\n"
+            "v3,2024-03-02 00:30:00\n"          # naive: Amsterdam winter time
+            "v4,2024-07-01 12:00\n"             # naive: Amsterdam summer time
+            "v5,2024-03-01 14:22:10 +0100\n"    # Shopify style
+            "v6,2024-03-01\n")                  # a date alone: midnight, naive
+    result, con = load_files({"visits.csv": text})
+    con.execute("SET TimeZone = 'UTC'")
+    got = dict(con.execute("SELECT visit_id, started_at FROM visits").fetchall())
+    utc = timezone.utc
+    assert got == {"v1": datetime(2024, 3, 1, 23, 30, tzinfo=utc),
+                   "v2": datetime(2024, 3, 1, 23, 30, tzinfo=utc),
+                   "v3": datetime(2024, 3, 1, 23, 30, tzinfo=utc),
+                   "v4": datetime(2024, 7, 1, 10, 0, tzinfo=utc),
+                   "v5": datetime(2024, 3, 1, 13, 22, 10, tzinfo=utc),
+                   "v6": datetime(2024, 2, 29, 23, 0, tzinfo=utc)}
+    f = result.files[0]
+    assert f.naive_timestamps == 3
+    assert f.notes["naive_timestamps"] == {"started_at": 3}
+
+
+def test_per_table_date_formats_from_the_mapping(load_files):
+    m = toolkit.mapping.parse_mapping({"tables": {
+        "dsr_requests": {"date_format": "%d-%m-%Y %H:%M",
+                         "column_formats": {"answered_at": ["%d/%m/%Y", "%Y-%m-%dT%H:%M:%S%z"]}}}})
+    text = ("dsr_id,received_at,answered_at\n"
+            "d1,31-01-2024 23:30,01/03/2024\n"
+            "d2,01-02-2024 08:00,2024-02-10T10:00:00+0100\n"
+            "d3,31-02-2024 10:00,\n")
+    result, con = load_files({"dsr_requests.csv": text}, mapping=m)
+    con.execute("SET TimeZone = 'UTC'")
+    utc = timezone.utc
+    assert con.execute("SELECT dsr_id, received_at, answered_at FROM dsr_requests ORDER BY 1"
+                       ).fetchall() == [
+        ("d1", datetime(2024, 1, 31, 22, 30, tzinfo=utc), datetime(2024, 2, 29, 23, 0, tzinfo=utc)),
+        ("d2", datetime(2024, 2, 1, 7, 0, tzinfo=utc), datetime(2024, 2, 10, 9, 0, tzinfo=utc))]
+    assert con.execute("SELECT row_number, reason FROM rejected_rows").fetchall() == [
+        (3, "invalid timestamp in column received_at")]
+
+
+def test_dates(load_files):
+    result, con = load_files({"recipient_agreements.csv":
+                              "agreement_id,valid_from,valid_to\na1,2024-01-01,2024-12-31\n"
+                              "a2,2024-02-30,\n"})
+    assert con.execute("SELECT valid_from, valid_to FROM recipient_agreements").fetchall() == [
+        (date(2024, 1, 1), date(2024, 12, 31))]
+    assert con.execute("SELECT reason FROM rejected_rows").fetchall() == [
+        ("invalid date in column valid_from",)]
+
+
+def test_future_timestamps_are_loaded_and_counted(load_files):
+    result, con = load_files({"visits.csv": "visit_id,started_at\nv1,2099-01-01T00:00:00Z\n"
+                                            "v2,2024-01-01T00:00:00Z\n"})
+    assert result.files[0].rows_loaded == 2
+    assert result.files[0].future_timestamps == 1
+
+
+# ---------------------------------------------------------------- keys, columns, rejects
+
+def test_duplicate_primary_keys_keep_the_first(load_files):
+    text = "customer_id,first_name\nc1,Jan\nc2,Piet\nc1,Jan bis\nc1,Jan ter\n"
+    result, con = load_files({"customers.csv": text})
+    assert con.execute("SELECT customer_id, first_name FROM customers ORDER BY 1").fetchall() == [
+        ("c1", "Jan"), ("c2", "Piet")]
+    assert con.execute("SELECT row_number, reason FROM rejected_rows ORDER BY 1").fetchall() == [
+        (3, "duplicate primary key customer_id (first at row 1)"),
+        (4, "duplicate primary key customer_id (first at row 1)")]
+
+
+def test_missing_primary_key_column_rejects_every_row(load_files):
+    result, con = load_files({"customers.csv": "first_name,email\nJan,j@example.nl\n"})
+    assert result.files[0].rows_loaded == 0
+    assert con.execute("SELECT reason FROM rejected_rows").fetchall() == [
+        ("missing required column customer_id (not in the file)",)]
+
+
+def test_empty_primary_key_value_is_rejected(load_files):
+    result, con = load_files({"customers.csv": "customer_id,first_name\n,Jan\nc2,Piet\n"})
+    assert con.execute("SELECT row_number, reason FROM rejected_rows").fetchall() == [
+        (1, "missing primary key customer_id")]
+
+
+def test_wrong_column_counts_are_rejected_with_row_numbers(load_files):
+    text = ('customer_id,first_name,email\n'
+            'c1,"Jan\nmulti",a@example.nl\n'      # row 1 spans two lines
+            'c2,Piet\n'                             # row 2: too few
+            'c3,Klaas,k@example.nl,extra\n'         # row 3: too many
+            'c4,Els,e@example.nl\n')
+    result, con = load_files({"customers.csv": text})
+    assert [r[0] for r in con.execute("SELECT customer_id FROM customers ORDER BY 1").fetchall()] == ["c1", "c4"]
+    rej = con.execute("SELECT row_number, reason, raw FROM rejected_rows ORDER BY 1").fetchall()
+    assert [(r[0], r[2]) for r in rej] == [(2, "c2,Piet"), (3, "c3,Klaas,k@example.nl,extra")]
+    assert "missing columns" in rej[0][1] and "too many columns" in rej[1][1]
+
+
+def test_row_numbers_of_typed_rejects_count_around_unreadable_records(load_files):
+    text = ("customer_id,created_at\n"
+            "c1,2024-01-01\n"
+            "c2\n"                     # row 2 unreadable
+            "c3,2024-13-01\n"          # row 3 invalid timestamp
+            "c4\n"                     # row 4 unreadable
+            "c5,2024-01-05\n"
+            "c6,not a date\n")         # row 6 invalid
+    result, con = load_files({"customers.csv": text})
+    assert [r[0] for r in con.execute("SELECT row_number FROM rejected_rows ORDER BY 1").fetchall()] == [
+        2, 3, 4, 6]
+
+
+def test_extra_columns_are_kept_as_text(load_files):
+    result, con = load_files({"customers.csv": "customer_id,Loyalty Tier,2nd-phone\nc1,gold,06\n"})
+    assert con.execute("SELECT loyalty_tier, c_2nd_phone FROM customers").fetchall() == [("gold", "06")]
+    assert result.files[0].notes["extra_columns"] == ["loyalty_tier", "c_2nd_phone"]
+
+
+def test_absent_optional_columns_are_absent_not_null(load_files):
+    result, con = load_files({"customers.csv": "customer_id\nc1\n"})
+    cols = [r[0] for r in con.execute("DESCRIBE customers").fetchall()]
+    assert cols == ["customer_id"]
+    assert "email" in result.files[0].notes["missing_columns"]
+
+
+def test_unknown_code_values_are_counted_not_rejected(load_files):
+    result, con = load_files({"customers.csv": "customer_id,status\nc1,active\nc2,actief\n"})
+    assert result.files[0].rows_loaded == 2
+    assert result.files[0].notes["unknown_values"] == {"status": 1}
+
+
+def test_json_lines_with_bad_lines(load_files):
+    text = ('{"message_id": "m1", "body": "hoi\\nallemaal"}\n'
+            "\n"
+            '{"message_id": "m2", broken\n'
+            '["not", "an object"]\n'
+            '{"MESSAGE_ID": "m3", "Body": "hoofdletters"}\n')
+    result, con = load_files({"chat_messages.jsonl": text})
+    assert con.execute("SELECT message_id, body FROM chat_messages ORDER BY 1").fetchall() == [
+        ("m1", "hoi\nallemaal"), ("m3", "hoofdletters")]
+    assert con.execute("SELECT row_number, reason FROM rejected_rows ORDER BY 1").fetchall() == [
+        (3, "invalid JSON"), (4, "not a JSON object")]
+
+
+def test_unknown_files_are_listed_and_skipped(load_files):
+    result, con = load_files({"customers.csv": "customer_id\nc1\n", "notes.txt": "hello",
+                              "wishlist.csv": "a\n1\n"})
+    assert result.skipped == ["notes.txt", "wishlist.csv"]
+
+
+def test_two_files_for_one_table_is_unusable(tmp_path):
+    export = write_files(tmp_path / "x", {"customers.csv": "customer_id\nc1\n",
+                                          "customers.jsonl": '{"customer_id": "c2"}\n'})
+    with pytest.raises(UnusableInputError, match="two files for table customers"):
+        toolkit.load(export, db=tmp_path / "a.duckdb")
+
+
+# ---------------------------------------------------------------- the database
+
+def _dump(db: Path) -> dict:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_name <> 'load_log' "
+            "ORDER BY 1").fetchall()]
+        return {t: (con.execute(f'DESCRIBE "{t}"').fetchall(),
+                    con.execute(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall()) for t in tables}
+    finally:
+        con.close()
+
+
+MIXED = {
+    "customers.csv": "\ufeffcustomer_id;first_name;created_at\nc1;Jan;2024-01-01T10:00:00Z\nc1;X;\n",
+    "visits.csv.gz": "visit_id,customer_id,started_at,is_bot\nv1,c1,2024-02-01 10:00,nee\n",
+    "chat_messages.jsonl": '{"message_id": "m1", "body": "a\\nb"}\nnot json\n',
+}
+
+
+def test_loading_twice_gives_the_same_database(tmp_path):
+    export = write_files(tmp_path / "x", MIXED)
+    db = tmp_path / "a.duckdb"
+    first = toolkit.load(export, db=db)
+    before = _dump(db)
+    second = toolkit.load(export, db=db)
+    assert _dump(db) == before
+    assert [f.sha256 for f in first.files] == [f.sha256 for f in second.files]
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(DISTINCT load_id) FROM load_log").fetchone()[0] == 2
+    con.close()
+
+
+def test_a_new_export_replaces_only_its_tables(tmp_path):
+    db = tmp_path / "a.duckdb"
+    toolkit.load(write_files(tmp_path / "x", MIXED), db=db)
+    r = toolkit.load(write_files(tmp_path / "y", {"customers.csv": "customer_id\nc9\n"}), db=db)
+    assert_reconciles(r, db)
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT customer_id FROM customers").fetchall() == [("c9",)]
+    assert con.execute("SELECT count(*) FROM visits").fetchone()[0] == 1
+    # the old customers rejects are gone with the old customers table; others stay
+    assert con.execute("SELECT table_name, count(*) FROM rejected_rows GROUP BY 1 ORDER BY 1"
+                       ).fetchall() == [("chat_messages", 1)]
+    assert con.execute("SELECT count(*) FROM load_log WHERE table_name = 'customers'"
+                       ).fetchone()[0] == 2
+    con.close()
+
+
+def test_a_failure_after_the_first_table_leaves_the_database_as_it_was(tmp_path, monkeypatch):
+    db = tmp_path / "a.duckdb"
+    toolkit.load(write_files(tmp_path / "x", MIXED), db=db)
+    before = _dump(db)
+    con = duckdb.connect(str(db), read_only=True)
+    log_before = con.execute("SELECT count(*) FROM load_log").fetchone()[0]
+    con.close()
+    real = ingest._load_one
+    calls = []
+
+    def failing(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("injected failure")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(ingest, "_load_one", failing)
+    new = write_files(tmp_path / "y", {"customers.csv": "customer_id\nc7\n",
+                                       "visits.csv": "visit_id\nv7\n"})
+    with pytest.raises(RuntimeError, match="injected"):
+        toolkit.load(new, db=db)
+    assert len(calls) == 2
+    assert _dump(db) == before
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM load_log").fetchone()[0] == log_before
+    con.close()
+
+
+def test_an_unusable_file_leaves_a_new_database_empty_of_tables(tmp_path):
+    export = write_files(tmp_path / "x", {"customers.csv": "customer_id\nc1\n",
+                                          "visits.csv.gz": b"not gzip at all"})
+    with pytest.raises(UnusableInputError, match="visits.csv.gz"):
+        toolkit.load(export, db=tmp_path / "a.duckdb")
+
+
+def test_database_is_readable_by_its_owner_only(tmp_path):
+    db = tmp_path / "sub" / "a.duckdb"
+    toolkit.load(write_files(tmp_path / "x", {"customers.csv": "customer_id\nc1\n"}), db=db)
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+
+
+def test_missing_folder_and_empty_folder(tmp_path):
+    with pytest.raises(UnusableInputError, match="export folder not found"):
+        toolkit.load(tmp_path / "nope", db=tmp_path / "a.duckdb")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UnusableInputError, match="no table files"):
+        toolkit.load(tmp_path / "empty", db=tmp_path / "a.duckdb")
+
+
+def test_result_as_frame(load_files):
+    result, con = load_files(MIXED)
+    df = result.to_frame()
+    assert list(df["table"]) == ["customers", "visits", "chat_messages"]
+    assert (df["rows_read"] == df["rows_loaded"] + df["rows_rejected"]).all()
