@@ -1,0 +1,65 @@
+"""The command line: a thin layer over the library, with honest exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from toolkit import __version__
+from toolkit.cli import app
+
+from .conftest import write_files
+
+runner = CliRunner()
+
+
+def test_load_prints_per_table_counts(tmp_path):
+    export = write_files(tmp_path / "x", {
+        "customers.csv": "customer_id,first_name,created_at\nc1,Jan,2024-01-01 10:00\nc1,Dup,\n",
+        "visits.jsonl": '{"visit_id": "v1"}\n', "readme.txt": "hi"})
+    db = tmp_path / "a.duckdb"
+    res = runner.invoke(app, ["load", str(export), "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    line = next(ln for ln in res.output.splitlines() if "customers.csv" in ln)
+    assert [c.strip() for c in line.split("│")][1:8] == [
+        "customers", "customers.csv", "csv", "utf-8", "2", "1", "1"]
+    assert "1 naive timestamps (DQ-001)" in line
+    assert "skipped (not a table file): readme.txt" in res.output
+    assert "2 rows loaded, 1 rejected" in res.output
+    assert db.exists()
+
+
+def test_load_errors_are_one_line_with_exit_2(tmp_path):
+    res = runner.invoke(app, ["load", str(tmp_path / "missing"), "--db", str(tmp_path / "a.duckdb")])
+    assert res.exit_code == 2
+    assert res.output.strip() == f"error: {tmp_path / 'missing'}: export folder not found"
+
+
+def test_version_and_schema():
+    assert runner.invoke(app, ["--version"]).output.strip() == f"privaudit {__version__}"
+    res = runner.invoke(app, ["schema", "payments"])
+    assert res.exit_code == 0 and "card_pan" in res.output and "customers" not in res.output
+    res = runner.invoke(app, ["schema", "klanten"])
+    assert res.exit_code == 2 and "unknown table 'klanten'" in res.output
+
+
+def test_python_dash_m_and_console_script_work(tmp_path):
+    env = {**os.environ, "CI": "1"}
+    out = subprocess.run([sys.executable, "-m", "toolkit", "--version"], capture_output=True,
+                         text=True, env=env, check=True)
+    assert out.stdout.strip() == f"privaudit {__version__}"
+    script = Path(sys.executable).parent / "privaudit"
+    out = subprocess.run([str(script), "load", str(tmp_path / "nope")], capture_output=True,
+                         text=True, env=env)
+    assert out.returncode == 2 and out.stderr.startswith("error:") and "Traceback" not in out.stderr
+
+
+def test_cli_start_up_does_not_import_heavy_libraries():
+    code = ("import sys, toolkit.cli; heavy = [m for m in ('great_expectations', 'papermill', "
+            "'pandas', 'faker') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
