@@ -1,0 +1,135 @@
+"""Date semantics as shared DuckDB SQL macros (rule-catalogue.md section 0.4).
+
+Every rule computes calendar deadlines with these macros and nothing else:
+
+- ``civil_date(ts)``: the civil date of a timestamp in the policy's time zone (Europe/Amsterdam):
+  2024-01-31 23:30 UTC is 2024-02-01 in Amsterdam.
+- ``add_months(d, n)``: calendar months, clamped to the month's end (Reg. 1182/71 art. 3(2)(c)):
+  2024-02-29 + 12 = 2025-02-28, 2024-01-31 + 1 = 2024-02-29.
+- ``fy_end(d, 'MM-DD')``: the last day of the fiscal year that contains ``d``.
+- ``easter(y)``, ``nl_holiday(d)``, ``working_day(d)``, ``next_working_day(d)``: Dutch public
+  holidays of the Algemene termijnenwet for any year (Nieuwjaarsdag, 2e Paasdag, Koningsdag,
+  Bevrijdingsdag, Hemelvaartsdag, 2e Pinksterdag, Kerstdagen), and the roll of a deadline that
+  falls on a weekend or holiday to the next working day (DSR deadlines only; retention never rolls).
+- ``hold_covers(customer_id, table, ts)``: an open legal hold for that customer covers that table
+  at ``ts`` (``opened_at <= ts < closed_at``; an empty scope covers every table; holds without a
+  customer are not honoured).
+
+A period ends at the end of its due date: a subject is in breach only when
+``as_of_date > due_date + grace_days``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+
+from .exceptions import PolicyError
+
+
+def check_timezone(tz: str) -> str:
+    """A valid IANA time-zone name, safe to write into a macro (SQL cannot bind it there)."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*", tz):
+        raise PolicyError(f"timezone: invalid time-zone name {tz!r}")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PolicyError(f"timezone: unknown time zone {tz!r}") from None
+    return tz
+
+
+def macros(timezone: str = "Europe/Amsterdam") -> list[str]:
+    tz = check_timezone(timezone)
+    return [
+        f"CREATE OR REPLACE TEMP MACRO civil_date(ts) AS CAST(timezone('{tz}', ts) AS DATE)",
+        "CREATE OR REPLACE TEMP MACRO add_months(d, n) AS CAST(d + to_months(CAST(n AS INTEGER)) AS DATE)",
+        # fy_end('2024-03-05', '06-30') = 2024-06-30; fy_end('2024-08-01', '06-30') = 2025-06-30
+        """CREATE OR REPLACE TEMP MACRO fy_end(d, mmdd) AS make_date(
+             year(d) + CASE WHEN strftime(d, '%m-%d') > mmdd THEN 1 ELSE 0 END,
+             CAST(split_part(mmdd, '-', 1) AS INTEGER), CAST(split_part(mmdd, '-', 2) AS INTEGER))""",
+        # Anonymous Gregorian algorithm (Meeus/Jones/Butcher), in three steps
+        """CREATE OR REPLACE TEMP MACRO _easter_h(y) AS
+             (19 * (y % 19) + y // 100 - (y // 100) // 4
+              - ((y // 100) - ((y // 100) + 8) // 25 + 1) // 3 + 15) % 30""",
+        """CREATE OR REPLACE TEMP MACRO _easter_l(y) AS
+             (32 + 2 * ((y // 100) % 4) + 2 * ((y % 100) // 4) - _easter_h(y) - ((y % 100) % 4)) % 7""",
+        """CREATE OR REPLACE TEMP MACRO _easter_n(y) AS
+             _easter_h(y) + _easter_l(y)
+             - 7 * (((y % 19) + 11 * _easter_h(y) + 22 * _easter_l(y)) // 451) + 114""",
+        """CREATE OR REPLACE TEMP MACRO easter(y) AS make_date(CAST(y AS BIGINT),
+             CAST(_easter_n(y) // 31 AS BIGINT), CAST(_easter_n(y) % 31 + 1 AS BIGINT))""",
+        # King's Day: 27 April (26 April when the 27th is a Sunday); Queen's Day 30 April before 2014
+        """CREATE OR REPLACE TEMP MACRO kings_day(y) AS CASE
+             WHEN y >= 2014 THEN CASE WHEN isodow(make_date(y, 4, 27)) = 7
+                                      THEN make_date(y, 4, 26) ELSE make_date(y, 4, 27) END
+             ELSE CASE WHEN isodow(make_date(y, 4, 30)) = 7
+                       THEN make_date(y, 4, 29) ELSE make_date(y, 4, 30) END END""",
+        """CREATE OR REPLACE TEMP MACRO nl_holiday(d) AS (
+             (month(d) = 1 AND day(d) = 1) OR (month(d) = 5 AND day(d) = 5)
+             OR (month(d) = 12 AND day(d) IN (25, 26))
+             OR CAST(d AS DATE) = kings_day(year(d))
+             OR CAST(d AS DATE) IN (CAST(easter(year(d)) + 1 AS DATE),
+                                    CAST(easter(year(d)) + 39 AS DATE),
+                                    CAST(easter(year(d)) + 50 AS DATE)))""",
+        "CREATE OR REPLACE TEMP MACRO working_day(d) AS (isodow(d) < 6 AND NOT nl_holiday(d))",
+        """CREATE OR REPLACE TEMP MACRO next_working_day(d) AS list_min(list_filter(
+             list_transform(range(0, 14), lambda i: CAST(CAST(d AS DATE) + CAST(i AS INTEGER) AS DATE)),
+             lambda x: working_day(x)))""",
+    ]
+
+
+def hold_macro() -> str:
+    """``hold_covers`` reads ``legal_holds``: install it once that table (or view) exists."""
+    return """CREATE OR REPLACE TEMP MACRO hold_covers(cid, tbl, ts) AS EXISTS (
+        SELECT 1 FROM legal_holds h
+        WHERE h.customer_id = cid
+          AND (h.scope_tables IS NULL OR len(h.scope_tables) = 0 OR list_contains(h.scope_tables, tbl))
+          AND h.opened_at <= ts AND (h.closed_at IS NULL OR h.closed_at > ts))"""
+
+
+def install(con: duckdb.DuckDBPyConnection, timezone: str = "Europe/Amsterdam",
+            holds: bool = False) -> None:
+    """Create the date macros (and ``hold_covers`` when ``holds``) on this connection."""
+    for sql in macros(timezone):
+        con.execute(sql)
+    if holds:
+        con.execute(hold_macro())
+
+
+# ---------------------------------------------------------------- the same in Python (docs, tests)
+
+def easter(year: int) -> date:
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = b // 4, b % 4
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = c // 4, c % 4
+    ll = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * ll) // 451
+    month, day = divmod(h + ll - 7 * m + 114, 31)
+    return date(year, month, day + 1)
+
+
+def nl_holidays(year: int) -> dict[date, str]:
+    """The Dutch public holidays of ``year`` that move a deadline (Algemene termijnenwet)."""
+    e = easter(year)
+    if year >= 2014:
+        kd = date(year, 4, 27)
+        kd = kd - timedelta(days=1) if kd.isoweekday() == 7 else kd
+    else:
+        kd = date(year, 4, 30)
+        kd = kd - timedelta(days=1) if kd.isoweekday() == 7 else kd
+    return {
+        date(year, 1, 1): "Nieuwjaarsdag",
+        e + timedelta(days=1): "Tweede Paasdag",
+        kd: "Koningsdag" if year >= 2014 else "Koninginnedag",
+        date(year, 5, 5): "Bevrijdingsdag",
+        e + timedelta(days=39): "Hemelvaartsdag",
+        e + timedelta(days=50): "Tweede Pinksterdag",
+        date(year, 12, 25): "Eerste Kerstdag",
+        date(year, 12, 26): "Tweede Kerstdag",
+    }
