@@ -8,6 +8,8 @@ The library is the product; the ``privaudit`` command line is a thin layer over 
 
 __version__ = "0.1.0"
 
+from .findings import AuditResult, audit  # noqa: E402
 from .ingest import LoadResult, load  # noqa: E402
+from .policy import Policy, load_policy  # noqa: E402
 
-__all__ = ["__version__", "load", "LoadResult"]
+__all__ = ["__version__", "load", "LoadResult", "audit", "AuditResult", "load_policy", "Policy"]

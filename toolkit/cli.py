@@ -100,6 +100,57 @@ def load(
               f"load {result.load_id} recorded in load_log")
 
 
+SEVERITY_STYLE = {"S1": "bold red", "S2": "red", "S3": "yellow", "S4": "cyan", "INFO": "dim"}
+
+
+@app.command()
+def audit(
+    db: Path = typer.Option(Path("data/audit.duckdb"), "--db", help="Database built by 'privaudit load'."),
+    as_of: str = typer.Option(..., "--as-of", help="Audit date (YYYY-MM-DD: end of that day in "
+                              "Amsterdam) or ISO timestamp."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file (default: the "
+                                          "contractstatus.nl statement)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder for findings.parquet, "
+                                           "findings.csv, rules.csv, manifest.json."),
+    rules: Optional[str] = typer.Option(None, "--rules", help="Only these rules, e.g. 'RET-*,DSR-001'."),
+    reveal: bool = typer.Option(False, "--reveal", help="Show unmasked evidence (authorised "
+                                "investigations only)."),
+):
+    """Evaluate the policy's rules and write the findings (masked unless --reveal)."""
+    from .findings import audit as run_audit
+
+    try:
+        with progress_reporter() as progress:
+            res = run_audit(db, as_of, policy=policy, out=out_dir, rules=rules, reveal=reveal,
+                            progress=progress)
+    except PrivauditError as e:
+        fail(e)
+    t = Table(title=f"Audit {res.run_id} as of {res.as_of_date} ({res.policy.controller.name})",
+              title_justify="left")
+    for col in ("rule", "title", "severity", "status", "population", "violations", "excluded"):
+        t.add_column(col, justify="right" if col in ("population", "violations", "excluded") else "left")
+    for r in res.rules:
+        status = r.status if r.status == "evaluated" else f"[yellow]{r.status}[/]"
+        if r.missing and r.status == "not_evaluable":
+            status += f" (missing {r.missing})"
+        if r.error:
+            status = f"[red]error[/]: {r.error[:80]}"
+        t.add_row(r.rule_id, r.title, f"[{SEVERITY_STYLE.get(r.severity, '')}]{r.severity}[/]",
+                  status, "" if r.population is None else f"{r.population:,}",
+                  f"{r.violations:,}", f"{r.excluded:,}" if r.excluded else "")
+    out.print(t)
+    where = f"; written to {out_dir}" if out_dir else ""
+    out.print(f"{len(res.findings):,} findings from {len(res.rules)} rules in {res.seconds:.1f} s"
+              f"{where}; run {res.run_id} stored in the database")
+    if reveal:
+        err.print("[bold yellow]warning:[/] --reveal: evidence is NOT masked; handle the output as "
+                  "personal data")
+    if res.errors:
+        err.print(f"error: {len(res.errors)} rule(s) failed: "
+                  + ", ".join(r.rule_id for r in res.errors))
+        raise typer.Exit(2)
+
+
 @app.command()
 def schema(
     table: Optional[str] = typer.Argument(None, help="Only this table."),

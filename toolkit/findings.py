@@ -1,0 +1,378 @@
+"""Running the rules and writing their findings (contract section 6).
+
+``audit(db, as_of)`` evaluates every enabled rule of the policy against the loaded database:
+
+1. the date macros (``toolkit.dates``) and the rule families' shared macros are installed;
+2. every canonical table is made visible as a view holding all schema columns (absent optional
+   columns as NULL, absent tables empty) and only the rows dated at or before ``as_of``;
+3. each rule's needs are checked against the real tables (``not_evaluable`` with what is
+   missing: DQ-003), and its query runs with the policy values and ``as_of`` bound as parameters;
+   one rule's error is reported (status ``error``) and does not stop the others;
+4. evidence is masked (``toolkit.masking``) and the findings are written to ``--out``
+   (``findings.parquet``, ``findings.csv``, ``rules.csv``, ``manifest.json``) and to the database
+   (``findings``, ``rule_results`` and ``runs``, keyed by ``run_id``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time as dtime
+from pathlib import Path
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from . import __version__, dates, schema
+from .exceptions import PrivauditError, UnusableInputError
+from .ingest import connect
+from .masking import evidence_json, evidence_text, mask_evidence
+from .policy import Policy, load_policy
+from .rules import REGISTRY, Rule, requests, retention, select
+
+FINDING_COLUMNS = ["run_id", "as_of", "rule_id", "severity", "subject_table", "subject_id",
+                   "customer_id", "evidence", "details", "due_date", "days_overdue"]
+RULE_COLUMNS = ["rule_id", "title", "severity", "status", "population", "violations", "excluded",
+                "missing", "error", "clause", "basis", "seconds"]
+FAMILY_MACROS = [*retention.MACROS, *requests.MACROS]
+
+RESULTS_DDL = (
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR, started_at TIMESTAMPTZ, as_of TIMESTAMPTZ, as_of_date DATE,
+        policy VARCHAR, policy_sha256 VARCHAR, toolkit_version VARCHAR, rules VARCHAR[],
+        findings BIGINT, seconds DOUBLE, revealed BOOLEAN)""",
+    """CREATE TABLE IF NOT EXISTS rule_results (
+        run_id VARCHAR, as_of_date DATE, rule_id VARCHAR, title VARCHAR, severity VARCHAR,
+        status VARCHAR, population BIGINT, violations BIGINT, excluded BIGINT, missing VARCHAR,
+        error VARCHAR, seconds DOUBLE)""",
+    """CREATE TABLE IF NOT EXISTS findings (
+        run_id VARCHAR, as_of TIMESTAMPTZ, rule_id VARCHAR, severity VARCHAR,
+        subject_table VARCHAR, subject_id VARCHAR, customer_id VARCHAR, evidence VARCHAR,
+        details VARCHAR, due_date DATE, days_overdue INTEGER)""",
+)
+
+
+@dataclass
+class RuleResult:
+    rule_id: str
+    title: str
+    severity: str
+    status: str                 # evaluated | not_evaluable | error | disabled
+    population: int | None = None
+    violations: int = 0
+    excluded: int = 0
+    missing: str = ""
+    error: str = ""
+    clause: str = ""
+    basis: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class AuditResult:
+    run_id: str
+    as_of: datetime
+    as_of_date: date
+    policy: Policy
+    rules: list[RuleResult]
+    findings: list[dict]
+    out_dir: Path | None
+    seconds: float
+    revealed: bool = False
+    table_rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[RuleResult]:
+        return [r for r in self.rules if r.status == "error"]
+
+    def findings_frame(self):
+        import pandas as pd
+        return pd.DataFrame(self.findings, columns=FINDING_COLUMNS)
+
+    def rules_frame(self):
+        import pandas as pd
+        return pd.DataFrame([r.__dict__ for r in self.rules], columns=RULE_COLUMNS)
+
+
+# ---------------------------------------------------------------- as_of and parameters
+
+def parse_as_of(value: str | date | datetime, tz: str = "Europe/Amsterdam") -> tuple[datetime, date]:
+    """The audit moment and its civil date. A date means the end of that day in ``tz``."""
+    zone = ZoneInfo(tz)
+    if isinstance(value, str):
+        v = value.strip()
+        try:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+                value = date.fromisoformat(v)
+            else:
+                value = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            raise PrivauditError(f"--as-of: {value!r} is not a date (YYYY-MM-DD) or ISO timestamp") \
+                from None
+    if isinstance(value, datetime):
+        ts = value if value.tzinfo else value.replace(tzinfo=zone)
+        return ts, ts.astimezone(zone).date()
+    ts = datetime.combine(value, dtime(23, 59, 59, 999999), tzinfo=zone)
+    return ts, value
+
+
+def parameters(policy: Policy, as_of: datetime, as_of_date: date) -> dict:
+    """Every value a rule may bind, by name (``$name`` in its SQL)."""
+    r, n, s, d, c = policy.retention, policy.newsletters, policy.sharing, policy.dsr, policy.cookies
+    return {
+        "as_of": as_of, "as_of_date": as_of_date,
+        "inactivity_months": r.inactivity_months, "grace_days": r.grace_days,
+        "human_origins": list(r.human_visit_origins), "fiscal_years": r.fiscal_years,
+        "fy_end": r.fiscal_year_end, "oss_registered": r.oss_registered, "oss_years": r.oss_years,
+        "unsubscribe_grace_days": n.unsubscribe_grace_days,
+        "opt_in_actions": list(n.opt_in_actions), "opt_out_actions": list(n.opt_out_actions),
+        "invalid_consent_methods": list(n.invalid_consent_methods),
+        "unusable_consent_methods": n.unusable_methods,
+        "stop_request_types": list(n.stop_request_types),
+        "seller_window_days": s.seller_window_days, "deny_fields": list(s.deny_fields),
+        "deny_exempt_categories": list(s.deny_exempt_categories),
+        "research_agency_fields": list(s.research_agency_fields),
+        "eea_countries": list(s.eea_countries),
+        "first_party_domains": list(policy.first_party_domains),
+        "allowed_cookie_categories": list(c.allowed_categories),
+        "no_consent_states": list(c.no_consent_states),
+        "dsr_deadline_months": d.deadline_months, "dsr_extension_months": d.extension_months,
+        "dsr_roll": d.roll_to_working_day,
+    }
+
+
+PARAM_RE = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+def bind(sql: str, params: dict) -> dict:
+    """The parameters ``sql`` refers to (DuckDB refuses unused named parameters)."""
+    names = set(PARAM_RE.findall(sql))
+    unknown = names - params.keys()
+    if unknown:
+        raise PrivauditError(f"query uses unknown parameters: {', '.join(sorted(unknown))}")
+    return {k: params[k] for k in names}
+
+
+# ---------------------------------------------------------------- the visible tables
+
+def existing_columns(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, set[str]]:
+    rows = con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                       "WHERE table_catalog = $1 AND table_schema = 'main'", [catalog]).fetchall()
+    out: dict[str, set[str]] = {}
+    for t, c in rows:
+        out.setdefault(t, set()).add(c)
+    return out
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def prepare(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: datetime) -> dict[str, set[str]]:
+    """Install macros and the as_of-limited views of every canonical table; return what exists."""
+    catalog = con.execute("SELECT current_database()").fetchone()[0]
+    present = existing_columns(con, catalog)
+    con.execute("CREATE OR REPLACE TEMP TABLE audit_params (as_of TIMESTAMPTZ)")
+    con.execute("INSERT INTO audit_params VALUES ($1)", [as_of])
+    for t in schema.TABLES:
+        cols = present.get(t.name)
+        select_list = ", ".join(
+            (f"x.{_quote(c.name)}" if cols and c.name in cols else f"CAST(NULL AS {c.type})")
+            + f" AS {_quote(c.name)}" for c in t.columns)
+        if cols is None:
+            body = f"SELECT {select_list} WHERE false"
+        else:
+            body = f"SELECT {select_list} FROM {_quote(catalog)}.main.{_quote(t.name)} x"
+            if t.event_time and t.event_time in cols:
+                body += (f" WHERE x.{_quote(t.event_time)} IS NULL OR x.{_quote(t.event_time)} "
+                         f"<= (SELECT as_of FROM audit_params)")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {_quote(t.name)} AS {body}")
+    dates.install(con, policy.timezone, holds=True)
+    for sql in FAMILY_MACROS:
+        con.execute(sql)
+    return present
+
+
+def missing_needs(rule: Rule, present: dict[str, set[str]]) -> list[str]:
+    out = []
+    for table, cols in rule.needs.items():
+        if table not in present:
+            out.append(table)
+            continue
+        out.extend(f"{table}.{c}" for c in cols if c not in present[table])
+    return out
+
+
+# ---------------------------------------------------------------- running
+
+def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, policy: Policy, params: dict
+             ) -> tuple[list[dict], int, int]:
+    """(violation rows, population, excluded count) of one rule."""
+    sql = rule.sql(policy)
+    cur = con.execute(sql, bind(sql, params))
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r)) for r in cur.fetchall()]
+    pop_sql = rule.population_sql(policy)
+    population = con.execute(pop_sql, bind(pop_sql, params)).fetchone()[0]
+    excluded = sum(1 for r in rows if r.get("excluded"))
+    return [r for r in rows if not r.get("excluded")], int(population), excluded
+
+
+def _evidence_dict(value) -> dict:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {"note": value}
+    out = {}
+    for k, v in dict(value).items():
+        if isinstance(v, str) and v[:1] in "{[":
+            try:
+                v = json.loads(v)
+            except json.JSONDecodeError:
+                pass
+        out[k] = v
+    return out
+
+
+def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Policy | None = None,
+          out: str | Path | None = None, rules: str | list[str] | None = None,
+          reveal: bool = False, progress: Callable[[str], None] | None = None) -> AuditResult:
+    """Evaluate the policy's rules on the database ``db`` as of ``as_of``; write the findings."""
+    started = time.perf_counter()
+    pol = policy if isinstance(policy, Policy) else load_policy(policy)
+    as_of_ts, as_of_date = parse_as_of(as_of, pol.timezone)
+    unknown = sorted(set(pol.rules) - set(REGISTRY))
+    if unknown:
+        raise PrivauditError(f"{pol.source or 'policy'}: rules.{unknown[0]}: no such rule in this "
+                             f"toolkit (known: {', '.join(sorted(REGISTRY))})")
+    chosen = [r for r in select(rules) if r.id in pol.rules]
+    if rules is not None and not chosen:
+        raise PrivauditError(f"--rules {rules}: matches no rule of the policy")
+    if not Path(db).exists():
+        raise UnusableInputError(f"{db}: database not found (run 'privaudit load' first)")
+    say = progress or (lambda _m: None)
+    run_id = datetime.now(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    con = connect(db, timezone=pol.timezone)
+    try:
+        present = prepare(con, pol, as_of_ts)
+        params = parameters(pol, as_of_ts, as_of_date)
+        results: list[RuleResult] = []
+        findings: list[dict] = []
+        for i, rule in enumerate(chosen, 1):
+            spec = pol.rule(rule.id)
+            rr = RuleResult(rule.id, spec.title, spec.severity, "evaluated", clause=spec.clause,
+                            basis=spec.basis)
+            results.append(rr)
+            if not spec.enabled:
+                rr.status = "disabled"
+                continue
+            missing = missing_needs(rule, present)
+            if missing:
+                rr.status, rr.missing = "not_evaluable", ", ".join(missing)
+                continue
+            say(f"[{i}/{len(chosen)}] {rule.id} {spec.title}")
+            t0 = time.perf_counter()
+            try:
+                rows, rr.population, rr.excluded = run_rule(con, rule, pol, params)
+            except (duckdb.Error, PrivauditError) as e:
+                rr.status, rr.error = "error", str(e).splitlines()[0][:500]
+                continue
+            finally:
+                rr.seconds = round(time.perf_counter() - t0, 3)
+            rr.violations = len(rows)
+            rr.missing = ", ".join(t for t in rule.optional if t not in present)
+            for row in rows:
+                ev = mask_evidence(_evidence_dict(row.get("evidence")), reveal=reveal)
+                due = row.get("due_date")
+                overdue = row.get("days_overdue")
+                if overdue is None and due is not None:
+                    overdue = (as_of_date - due).days
+                findings.append({
+                    "run_id": run_id, "as_of": as_of_ts.isoformat(), "rule_id": rule.id,
+                    "severity": row.get("severity") or spec.severity,
+                    "subject_table": rule.subject_table, "subject_id": str(row["subject_id"]),
+                    "customer_id": None if row.get("customer_id") is None else str(row["customer_id"]),
+                    "evidence": evidence_text(ev), "details": evidence_json(ev),
+                    "due_date": due, "days_overdue": None if overdue is None else int(overdue)})
+        findings.sort(key=lambda f: (f["rule_id"], f["subject_id"]))
+        table_rows = {t: con.execute(f"SELECT count(*) FROM {_quote(t)}").fetchone()[0]
+                      for t in sorted(present) if t in schema.TABLES_BY_NAME}
+        result = AuditResult(run_id, as_of_ts, as_of_date, pol, results, findings,
+                             Path(out) if out else None, 0.0, reveal, table_rows)
+        result.seconds = round(time.perf_counter() - started, 3)
+        _store(con, result)
+    finally:
+        con.close()
+    if out is not None:
+        write_outputs(result, Path(out), db)
+    return result
+
+
+def _store(con: duckdb.DuckDBPyConnection, res: AuditResult) -> None:
+    con.execute("BEGIN TRANSACTION")
+    for ddl in RESULTS_DDL:
+        con.execute(ddl)
+    con.execute("INSERT INTO runs VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                [res.run_id, res.as_of, res.as_of_date, res.policy.source, res.policy.sha256,
+                 __version__, [r.rule_id for r in res.rules], len(res.findings), res.seconds,
+                 res.revealed])
+    con.executemany("INSERT INTO rule_results VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    [[res.run_id, res.as_of_date, r.rule_id, r.title, r.severity, r.status,
+                      r.population, r.violations, r.excluded, r.missing, r.error, r.seconds]
+                     for r in res.rules])
+    if res.findings:
+        frame = res.findings_frame()  # noqa: F841  (read by DuckDB's replacement scan)
+        con.execute("INSERT INTO findings SELECT run_id, CAST(as_of AS TIMESTAMPTZ), rule_id, "
+                    "severity, subject_table, subject_id, customer_id, evidence, details, "
+                    "CAST(due_date AS DATE), CAST(days_overdue AS INTEGER) FROM frame")
+    con.execute("COMMIT")
+
+
+def write_outputs(res: AuditResult, out: Path, db: str | Path) -> None:
+    """findings.parquet, findings.csv, rules.csv and manifest.json in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    frame = res.findings_frame()
+    frame["due_date"] = frame["due_date"].astype("string")
+    frame["days_overdue"] = frame["days_overdue"].astype("Int64")
+    frame.to_parquet(out / "findings.parquet", index=False)
+    frame.to_csv(out / "findings.csv", index=False)
+    with open(out / "rules.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=RULE_COLUMNS)
+        w.writeheader()
+        for r in res.rules:
+            w.writerow({k: getattr(r, k) for k in RULE_COLUMNS})
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        files = con.execute(
+            "SELECT table_name, file, sha256, rows_read, rows_loaded, rows_rejected FROM load_log "
+            "WHERE table_name IS NOT NULL QUALIFY row_number() OVER (PARTITION BY table_name "
+            "ORDER BY loaded_at DESC) = 1 ORDER BY table_name").fetchall()
+    except duckdb.Error:
+        files = []
+    finally:
+        con.close()
+    manifest = {
+        "toolkit": "privaudit", "toolkit_version": __version__, "run_id": res.run_id,
+        "as_of": res.as_of.isoformat(), "as_of_date": res.as_of_date.isoformat(),
+        "timezone": res.policy.timezone,
+        "policy": {"source": res.policy.source, "sha256": res.policy.sha256,
+                   "controller": res.policy.controller.name,
+                   "statement_date": res.policy.statement.date.isoformat()},
+        "revealed": res.revealed,
+        "tables": {t: {"rows_as_of": n} for t, n in res.table_rows.items()},
+        "exports": {t: {"file": f, "sha256": h, "rows_read": rd, "rows_loaded": ld, "rows_rejected": rj}
+                    for t, f, h, rd, ld, rj in files},
+        "rules": {r.rule_id: {"status": r.status, "violations": r.violations, "seconds": r.seconds}
+                  for r in res.rules},
+        "findings": len(res.findings),
+        "seconds": res.seconds,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,236 @@
+"""The privacy statement codified as data: reading and validating a policy file.
+
+The package ships the statement of contractstatus.nl as its default policy
+(``toolkit/policies/contractstatus.nl.yaml``); ``--policy FILE`` replaces it for another
+organisation. A malformed policy is refused with a message naming the key and the problem, e.g.
+``policy.yaml: retention.inactivity_months: Input should be greater than or equal to 1``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .exceptions import PolicyError
+
+POLICIES = Path(__file__).parent / "policies"
+DEFAULT_POLICY = POLICIES / "contractstatus.nl.yaml"
+SEVERITIES = ("S1", "S2", "S3", "S4", "INFO")
+Severity = Literal["S1", "S2", "S3", "S4", "INFO"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Controller(_Model):
+    name: str
+    address: str | None = None
+    contact: str | None = None
+
+
+class Statement(_Model):
+    title: str | None = None
+    url: str
+    date: date
+    language: str = "nl"
+
+
+class Retention(_Model):
+    inactivity_months: int = Field(ge=1, le=1200)
+    anchor: Literal["last_human_visit"] = "last_human_visit"
+    human_visit_origins: list[str] = ["web", "app"]
+    grace_days: int = Field(0, ge=0)
+    fiscal_years: int = Field(7, ge=0, le=100)
+    fiscal_year_end: str = "12-31"
+    oss_registered: bool = False
+    oss_years: int = Field(10, ge=0, le=100)
+    residue_tables: list[str] = ["visits", "chats", "calls", "newsletter_consent_events",
+                                 "newsletter_sends"]
+
+    @field_validator("fiscal_year_end")
+    @classmethod
+    def _mmdd(cls, v: str) -> str:
+        m = re.fullmatch(r"(\d{2})-(\d{2})", v)
+        if not m:
+            raise ValueError("use MM-DD, e.g. 12-31")
+        try:
+            date(2001, int(m.group(1)), int(m.group(2)))   # a non-leap year: no 02-29
+        except ValueError:
+            raise ValueError(f"{v} is not a day of the year") from None
+        return v
+
+    @field_validator("residue_tables")
+    @classmethod
+    def _tables(cls, v: list[str]) -> list[str]:
+        from . import schema    # schema imports nothing of ours
+        for t in v:
+            if t not in schema.TABLES_BY_NAME or not schema.table(t).has("customer_id"):
+                raise ValueError(f"{t!r} is not a canonical table with a customer_id")
+        return v
+
+
+class Newsletters(_Model):
+    unsubscribe_grace_days: int = Field(2, ge=0)
+    opt_in_actions: list[str] = ["subscribe", "confirm", "resubscribe"]
+    opt_out_actions: list[str] = ["unsubscribe", "object_profiling"]
+    invalid_consent_methods: list[str]
+    unusable_consent_methods: list[str] | None = None
+    stop_request_types: list[str] = ["withdraw_consent", "objection_marketing", "erasure",
+                                     "deauthorisation"]
+
+    @property
+    def unusable_methods(self) -> list[str]:
+        """Consent methods no send may rely on (default: the invalid ones)."""
+        return list(self.unusable_consent_methods or self.invalid_consent_methods)
+
+
+class TrackerPattern(_Model):
+    pattern: str
+    category: str
+    vendor: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"not a regular expression: {e}") from None
+        return v
+
+
+class Cookies(_Model):
+    allowed_categories: list[str] = ["functional"]
+    session_only: bool = True
+    first_party_only: bool = True
+    no_consent_states: list[str] = ["none", "rejected"]
+    tracker_patterns: list[TrackerPattern] = []
+
+
+class Adequacy(_Model):
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    valid_from: date
+    valid_to: date | None = None
+    scope: Literal["full", "commercial_only", "dpf_certified_only"] = "full"
+
+
+class Mechanism(_Model):
+    valid_from: date | None = None
+    valid_to: date | None = None          # inclusive
+    signed_from: date | None = None
+    signed_before: date | None = None     # exclusive
+    requires_certification: bool = False
+    manual_review: bool = False
+    invalid: bool = False
+
+
+class Sharing(_Model):
+    seller_window_days: int = Field(90, ge=0)
+    deny_fields: list[str] = []
+    deny_exempt_categories: list[str] = ["payment_provider"]
+    research_agency_fields: list[str] = ["email", "invite_token"]
+    default_allowed_fields: dict[str, list[str]] = {}
+    eea_countries: list[str]
+    adequacy: list[Adequacy] = []
+    mechanisms: dict[str, Mechanism] = {}
+
+
+class Dsr(_Model):
+    deadline_months: int = Field(1, ge=1)
+    extension_months: int = Field(2, ge=0)
+    roll_to_working_day: bool = True
+    holidays: Literal["nl"] = "nl"
+
+
+class RuleSpec(_Model):
+    title: str
+    clause: str
+    quote: str | None = None
+    basis: str
+    severity: Severity
+    enabled: bool = True
+
+
+class Policy(_Model):
+    policy_version: str | None = None
+    controller: Controller
+    statement: Statement
+    timezone: str = "Europe/Amsterdam"
+    first_party_domains: list[str] = Field(min_length=1)
+    retention: Retention
+    newsletters: Newsletters
+    cookies: Cookies
+    sharing: Sharing
+    dsr: Dsr = Dsr()
+    rules: dict[str, RuleSpec]
+
+    # set by load_policy: where it came from and the sha256 of its bytes
+    source: str = ""
+    sha256: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from .dates import check_timezone
+        try:
+            return check_timezone(v)
+        except PolicyError as e:
+            raise ValueError(str(e).split(": ", 1)[-1]) from None
+
+    @field_validator("first_party_domains")
+    @classmethod
+    def _domains(cls, v: list[str]) -> list[str]:
+        out = []
+        for d in v:
+            d = d.strip().lower().lstrip(".")
+            if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", d):
+                raise ValueError(f"{d!r} is not a domain name")
+            out.append(d)
+        return out
+
+    @field_validator("rules")
+    @classmethod
+    def _rule_ids(cls, v: dict[str, RuleSpec]) -> dict[str, RuleSpec]:
+        for rid in v:
+            if not re.fullmatch(r"[A-Z]{2,4}-\d{3}", rid):
+                raise ValueError(f"{rid!r} is not a rule id like RET-001")
+        return v
+
+    def rule(self, rule_id: str) -> RuleSpec:
+        return self.rules[rule_id]
+
+
+def parse_policy(data: object, where: str = "policy") -> Policy:
+    if not isinstance(data, dict):
+        raise PolicyError(f"{where}: expected a mapping of keys (controller, statement, rules, ...)")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top)"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise PolicyError(f"{where}: {key}: {msg}") from None
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Read and validate a policy file (default: the shipped contractstatus.nl statement)."""
+    p = Path(path) if path is not None else DEFAULT_POLICY
+    if not p.is_file() and path is not None and (POLICIES / f"{p.name}.yaml").is_file():
+        p = POLICIES / f"{p.name}.yaml"          # a shipped policy by name
+    if not p.is_file():
+        raise PolicyError(f"{p}: policy file not found")
+    raw = p.read_bytes()
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise PolicyError(f"{p}: not valid YAML: {first}") from None
+    pol = parse_policy(data, where=str(p))
+    return pol.model_copy(update={"source": str(p), "sha256": hashlib.sha256(raw).hexdigest()})
