@@ -28,18 +28,19 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from . import __version__, dates, schema
+from . import __version__, cookies, dates, schema
 from .exceptions import PrivauditError, UnusableInputError
 from .ingest import connect
 from .masking import evidence_json, evidence_text, mask_evidence
 from .policy import Policy, load_policy
-from .rules import REGISTRY, Rule, requests, retention, select
+from . import rules
+from .rules import REGISTRY, Rule, select
 
 FINDING_COLUMNS = ["run_id", "as_of", "rule_id", "severity", "subject_table", "subject_id",
                    "customer_id", "evidence", "details", "due_date", "days_overdue"]
 RULE_COLUMNS = ["rule_id", "title", "severity", "status", "population", "violations", "excluded",
                 "missing", "error", "clause", "basis", "seconds"]
-FAMILY_MACROS = [*retention.MACROS, *requests.MACROS]
+
 
 RESULTS_DDL = (
     """CREATE TABLE IF NOT EXISTS runs (
@@ -141,6 +142,7 @@ def parameters(policy: Policy, as_of: datetime, as_of_date: date) -> dict:
         "first_party_domains": list(policy.first_party_domains),
         "allowed_cookie_categories": list(c.allowed_categories),
         "no_consent_states": list(c.no_consent_states),
+        "session_only": c.session_only, "first_party_only": c.first_party_only,
         "dsr_deadline_months": d.deadline_months, "dsr_extension_months": d.extension_months,
         "dsr_roll": d.roll_to_working_day,
     }
@@ -193,9 +195,33 @@ def prepare(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: datetime) -> 
                          f"<= (SELECT as_of FROM audit_params)")
         con.execute(f"CREATE OR REPLACE TEMP VIEW {_quote(t.name)} AS {body}")
     dates.install(con, policy.timezone, holds=True)
-    for sql in FAMILY_MACROS:
+    policy_tables(con, policy)
+    cookies.install(con, [(t.pattern, t.category, t.vendor) for t in policy.cookies.tracker_patterns])
+    for sql in rules.MACROS:
         con.execute(sql)
     return present
+
+
+def policy_tables(con: duckdb.DuckDBPyConnection, policy: Policy) -> None:
+    """The policy's structured values as small tables (filled with bound parameters)."""
+    s = policy.sharing
+    con.execute("CREATE OR REPLACE TEMP TABLE policy_default_fields (category VARCHAR, field VARCHAR)")
+    con.executemany("INSERT INTO policy_default_fields VALUES ($1, $2)",
+                    [[cat, f] for cat, fields in s.default_allowed_fields.items() for f in fields]
+                    or [[None, None]])
+    con.execute("DELETE FROM policy_default_fields WHERE category IS NULL")
+    con.execute("CREATE OR REPLACE TEMP TABLE policy_adequacy (country VARCHAR, valid_from DATE, "
+                "valid_to DATE, scope VARCHAR)")
+    for a in s.adequacy:
+        con.execute("INSERT INTO policy_adequacy VALUES ($1, $2, $3, $4)",
+                    [a.country, a.valid_from, a.valid_to, a.scope])
+    con.execute("CREATE OR REPLACE TEMP TABLE policy_mechanisms (mechanism VARCHAR, valid_from DATE, "
+                "valid_to DATE, signed_from DATE, signed_before DATE, requires_certification BOOLEAN, "
+                "manual_review BOOLEAN, invalid BOOLEAN)")
+    for name, m in s.mechanisms.items():
+        con.execute("INSERT INTO policy_mechanisms VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    [name, m.valid_from, m.valid_to, m.signed_from, m.signed_before,
+                     m.requires_certification, m.manual_review, m.invalid])
 
 
 def missing_needs(rule: Rule, present: dict[str, set[str]]) -> list[str]:

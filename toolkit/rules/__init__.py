@@ -56,16 +56,25 @@ def register(rule: Rule) -> Rule:
     return rule
 
 
+# the catalogue's run order: retention, sharing, consent and newsletters, cookies, requests, security
+FAMILIES = ("retention", "sharing", "newsletters", "cookies", "requests", "security")
+
+
+def ordered() -> list[Rule]:
+    return sorted(REGISTRY.values(), key=lambda r: (FAMILIES.index(r.family), r.id))
+
+
 def select(patterns: str | list[str] | None) -> list[Rule]:
     """Rules whose id matches any of the patterns (``RET-*,SHR-002``); all when None."""
     if patterns is None:
-        return list(REGISTRY.values())
+        return ordered()
     if isinstance(patterns, str):
         patterns = [p.strip() for p in patterns.split(",") if p.strip()]
-    chosen = [r for r in REGISTRY.values() if any(fnmatch.fnmatchcase(r.id, p.upper())
-                                                    for p in patterns)]
-    return chosen
+    return [r for r in ordered() if any(fnmatch.fnmatchcase(r.id, p.upper()) for p in patterns)]
 
 
-# the rule families register themselves on import
-from . import requests, retention  # noqa: E402,F401
+# the rule families register themselves on import; their shared SQL macros are installed once
+from . import cookies, newsletters, requests, retention, sharing  # noqa: E402
+
+MACROS: list[str] = [*retention.MACROS, *requests.MACROS, *sharing.MACROS,
+                     *newsletters.MACROS, *cookies.MACROS]

@@ -1,0 +1,86 @@
+"""CKE-001 ... CKE-004 and the offline classification (Appendix A's cookie scenario and more)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from toolkit import cookies
+
+AS_OF = "2025-03-02"
+OCD = Path(__file__).resolve().parents[3] / "shared" / "data" / "open-cookie-database.csv"
+
+
+def obs(oid, name, domain, state="none", kind="cookie", session=True, declared="functional",
+        expires=None, vendor=None):
+    return {"observation_id": oid, "scan_id": "scan-" + state, "scanned_at": "2025-02-01T10:00:00Z",
+            "page_url": "https://www.contractstatus.nl/", "consent_state": state, "storage_kind": kind,
+            "name": name, "domain": domain, "path": "/", "expires_at": expires, "is_session": session,
+            "declared_category": declared, "vendor": vendor}
+
+
+SCAN = [
+    obs("php", "PHPSESSID", "www.contractstatus.nl"),
+    obs("ga", "_ga", ".contractstatus.nl", session=False, declared="functional",
+        expires="2027-02-01T10:00:00Z"),
+    obs("fr", "fr", ".facebook.com", session=False, declared="marketing",
+        expires="2025-05-01T10:00:00Z"),
+    obs("ls", "reco_profile", "www.contractstatus.nl", state="rejected", kind="local_storage",
+        session=None, declared="personalisation"),
+    obs("sub", "cart", "shop.smootdiensten.nl"),
+    obs("typo", "sess", "contrachtstatus.nl"),
+    obs("dot", "lang", ".smootdiensten.nl", state="accepted_all"),
+    obs("after_accept", "_gid", ".contractstatus.nl", state="accepted_all", declared="analytics"),
+    obs("generic_c", "c", "www.contractstatus.nl"),     # OCD knows "c" only on ad domains
+    obs("mystery", "zz_9", "www.contractstatus.nl", declared="unknown"),
+]
+
+
+def test_appendix_a_cookie_scenario(audit_of):
+    got = audit_of({"cookie_observations": SCAN}, AS_OF, "CKE-*")
+    assert set(got["CKE-001"]) == {"fr", "typo"}
+    assert set(got["CKE-002"]) == {"ga", "fr", "ls"}
+    assert set(got["CKE-003"]) == {"ga", "fr", "ls", "after_accept", "mystery"}
+    assert set(got["CKE-004"]) == {"ga", "fr", "ls", "typo", "mystery"}
+    ga = json.loads(got["CKE-003"]["ga"]["details"])
+    assert ga["category"] == "analytics"
+    assert ga["reclassified"] == "declared functional, known to policy pattern as analytics"
+    assert json.loads(got["CKE-003"]["mystery"]["details"])["unclassified"] is True
+    for rule in got.values():
+        assert "php" not in rule and "sub" not in rule and "generic_c" not in rule
+
+
+def test_the_open_cookie_database_reclassifies_beyond_the_policy_patterns(audit_of):
+    got = audit_of({"cookie_observations": [
+        obs("hubspot", "__hstc", ".contractstatus.nl", declared="functional"),
+        obs("bing", "MUID", ".bing.com", declared="functional")]}, AS_OF, "CKE-003")["CKE-003"]
+    assert set(got) == {"hubspot", "bing"}
+    assert "Open Cookie Database" in json.loads(got["hubspot"]["details"])["reclassified"]
+
+
+def test_policy_switches(audit_of):
+    from toolkit.policy import load_policy
+    pol = load_policy()
+    lax = pol.model_copy(update={"cookies": pol.cookies.model_copy(update={
+        "session_only": False, "first_party_only": False, "allowed_categories": ["functional", "analytics"]})})
+    got = audit_of({"cookie_observations": SCAN}, AS_OF, "CKE-00[123]", policy=lax)
+    assert "CKE-001" not in got and "CKE-002" not in got
+    assert set(got["CKE-003"]) == {"fr", "ls", "mystery"}
+
+
+@pytest.mark.skipif(not OCD.exists(), reason="the shared Open Cookie Database copy is not here")
+def test_shipped_classification_is_derived_from_the_database():
+    rows = cookies.derive(OCD)
+    with open(cookies.CLASSES, newline="", encoding="utf-8") as f:
+        shipped = list(csv.DictReader(f))
+    assert [(r["name"], r["is_prefix"] == "1", r["category"]) for r in shipped] == [
+        (r["name"], r["is_prefix"], r["category"]) for r in rows]
+    assert len(shipped) > 2000
+
+
+def test_attribution_ships_with_the_table():
+    notice = (cookies.DATA / "NOTICE-open-cookie-database.md").read_text()
+    assert "Apache License, Version 2.0" in notice and "Open-Cookie-Database" in notice
