@@ -324,7 +324,8 @@ def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Pol
                 findings.append({
                     "run_id": run_id, "as_of": as_of_ts.isoformat(), "rule_id": rule.id,
                     "severity": row.get("severity") or spec.severity,
-                    "subject_table": rule.subject_table, "subject_id": str(row["subject_id"]),
+                    "subject_table": row.get("subject_table") or rule.subject_table,
+                    "subject_id": str(row["subject_id"]),
                     "customer_id": None if row.get("customer_id") is None else str(row["customer_id"]),
                     "evidence": evidence_text(ev), "details": evidence_json(ev),
                     "due_date": due, "days_overdue": None if overdue is None else int(overdue)})

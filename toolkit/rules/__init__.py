@@ -74,7 +74,7 @@ def select(patterns: str | list[str] | None) -> list[Rule]:
 
 
 # the rule families register themselves on import; their shared SQL macros are installed once
-from . import cookies, newsletters, requests, retention, sharing  # noqa: E402
+from . import cookies, newsletters, requests, retention, security, sharing  # noqa: E402
 
 MACROS: list[str] = [*retention.MACROS, *requests.MACROS, *sharing.MACROS,
-                     *newsletters.MACROS, *cookies.MACROS]
+                     *newsletters.MACROS, *cookies.MACROS, *security.MACROS]
