@@ -7,11 +7,11 @@ vendor. ``derive(ocd_csv)`` rebuilds it; the attribution and licence notice ship
 (``toolkit/data/NOTICE-open-cookie-database.md``).
 
 Matching (in SQL, ``cookie_class(name, domain)``): the policy's tracker patterns first, then an
-exact name, then the longest matching prefix. Short, generic names (four characters or fewer,
-such as ``c`` or ``SID``) match only on the domains the database gives for them (or their
-subdomains), so a shop's own cookie that happens to be called ``c`` is not taken for an ad
-network's; longer names (``__hstc``, ``_fbp``) are recognised wherever they are set, as
-first-party tracker cookies are.
+exact name, then the longest matching prefix. Generic names (four characters or fewer, such as
+``c`` or ``SID``, or plain lower-case words such as ``sessionid``) match only on the domains the
+database gives for them (or their subdomains), so a shop's own ``sessionid`` is not taken for
+Instagram's; distinctive names (``__hstc``, ``_fbp``, ``MUID``) are recognised wherever they are
+set, as first-party tracker cookies are.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ CATEGORY_MAP = {"functional": "functional", "necessary": "functional", "security
                 "analytics": "analytics", "marketing": "marketing",
                 "personalization": "personalisation", "personalisation": "personalisation"}
 FIELDS = ["name", "is_prefix", "domains", "category", "vendor"]
-# names this short ("c", "s", "SID", "lang") are too generic to classify on any domain: they match
-# only on the domains the database gives for them
+# generic names (this short, like "c" or "SID", or plain lower-case words like "sessionid" or
+# "audience") match only on the domains the database gives for them
 SHORT_NAME = 4
 
 
@@ -99,7 +99,8 @@ def install(con: duckdb.DuckDBPyConnection, trackers: list[tuple[str, str, str |
                    -length(name)
             FROM cookie_classes
             WHERE (name = cname OR (is_prefix AND starts_with(cname, name)))
-              AND (domains IS NULL OR length(name) > $short OR len(list_filter(domains, lambda d:
+              AND (domains IS NULL OR NOT (length(name) <= $short OR regexp_full_match(name, '[a-z]+'))
+                   OR len(list_filter(domains, lambda d:
                      lower(ltrim(cdomain, '.')) = d OR ends_with(lower(ltrim(cdomain, '.')), '.' || d))) > 0))
         ORDER BY rank, tie LIMIT 1)""".replace("$short", str(SHORT_NAME)))
 

@@ -39,6 +39,7 @@ class Rule:
     population: Callable[[Policy], str] | None = None
     doc: str = ""
     family: str = field(default="", compare=False)
+    subjects: str = ""          # for docs, when findings name more than one subject table
 
     def population_sql(self, policy: Policy) -> str:
         if self.population is not None:
@@ -78,3 +79,26 @@ from . import cookies, newsletters, requests, retention, security, sharing  # no
 
 MACROS: list[str] = [*retention.MACROS, *requests.MACROS, *sharing.MACROS,
                      *newsletters.MACROS, *cookies.MACROS, *security.MACROS]
+
+
+def catalogue(policy: Policy) -> list[dict]:
+    """Each rule of the policy with its clause, basis, severity, subject and what it flags."""
+    out = []
+    for r in ordered():
+        spec = policy.rules.get(r.id)
+        if spec is None:
+            continue
+        out.append({"rule_id": r.id, "title": spec.title, "severity": spec.severity,
+                    "enabled": spec.enabled, "subject": r.subjects or r.subject_table, "clause": spec.clause,
+                    "quote": spec.quote, "basis": spec.basis, "flags": r.doc,
+                    "needs": ", ".join(f"{t}({', '.join(c)})" for t, c in r.needs.items())})
+    return out
+
+
+def markdown(policy: Policy) -> str:
+    """The rules as a Markdown table (the README's rule list is this, verbatim)."""
+    lines = ["| rule | flags | subject | severity | clause | basis |", "|---|---|---|---|---|---|"]
+    for c in catalogue(policy):
+        lines.append(f"| {c['rule_id']} | {c['flags']} | {c['subject']} | {c['severity']} | "
+                     f"{c['clause']} | {c['basis']} |")
+    return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..policy import Policy
 from . import Rule, register
+from .retention import ANCHOR
 
 MACROS: list[str] = []
 
@@ -146,33 +147,21 @@ register(Rule(
 
 
 def nws_006(policy: Policy) -> str:
+    # The retention horizon is the customer's anchor as of as_of (the same retention_anchor as
+    # RET-001): a send after that due date went to a person whose data should have been gone.
     return f"""
-    WITH {PEOPLE}, {SENDS},
-    hv AS (
-        SELECT p.person, v.started_at FROM visits v JOIN people p USING (customer_id)
-        WHERE list_contains($human_origins, v.origin) AND NOT coalesce(v.is_bot, false)),
-    lo AS (SELECT customer_id, placed_at FROM orders WHERE placed_at IS NOT NULL),
-    a AS (
-        SELECT s.send_id, s.customer_id, s.campaign_id, s.sent_at, hv.started_at AS last_visit
-        FROM s ASOF LEFT JOIN hv ON s.person = hv.person AND s.sent_at >= hv.started_at),
-    b AS (
-        SELECT a.*, lo.placed_at AS last_order
-        FROM a ASOF LEFT JOIN lo ON a.customer_id = lo.customer_id AND a.sent_at >= lo.placed_at),
-    c AS (
-        SELECT b.*, c.erased_at, c.deauthorised_at,
-               add_months(civil_date(coalesce(b.last_visit, greatest(
-                   c.created_at, b.last_order,
-                   CASE WHEN c.last_login_at <= b.sent_at THEN c.last_login_at END))),
-                   $inactivity_months) AS horizon
-        FROM b JOIN customers c USING (customer_id)),
+    WITH a AS (SELECT customer_id, due_date FROM {ANCHOR}),
     d AS (
-        SELECT *,
-               list_filter([CASE WHEN erased_at IS NOT NULL AND sent_at > erased_at THEN 'erased' END,
-                            CASE WHEN deauthorised_at IS NOT NULL AND sent_at > deauthorised_at
+        SELECT s.send_id, s.customer_id, s.campaign_id, s.sent_at, c.erased_at, c.deauthorised_at,
+               a.due_date AS horizon,
+               list_filter([CASE WHEN c.erased_at IS NOT NULL AND s.sent_at > c.erased_at
+                                 THEN 'erased' END,
+                            CASE WHEN c.deauthorised_at IS NOT NULL AND s.sent_at > c.deauthorised_at
                                  THEN 'deauthorised' END,
-                            CASE WHEN civil_date(sent_at) > horizon + $grace_days
+                            CASE WHEN civil_date(s.sent_at) > a.due_date + $grace_days
                                  THEN 'retention expired' END], lambda x: x IS NOT NULL) AS reasons
-        FROM c)
+        FROM newsletter_sends s JOIN customers c USING (customer_id) LEFT JOIN a USING (customer_id)
+        WHERE s.sent_at IS NOT NULL)
     SELECT send_id AS subject_id, customer_id, NULL::DATE AS due_date,
            {{'campaign': campaign_id, 'sent': civil_date(sent_at), 'reasons': reasons,
              'erased': civil_date(erased_at), 'deauthorised': civil_date(deauthorised_at),
@@ -187,6 +176,6 @@ register(Rule(
            "customers": ("customer_id",)},
     optional=("visits", "orders"),
     sql=nws_006,
-    doc="Sends to a customer after erased_at or deauthorised_at, or after the customer's retention "
-        "had expired (12 months after the last human visit before the send).",
+    doc="Sends to a customer after erased_at or deauthorised_at, or after the due date of the "
+        "customer's retention (the RET-001 anchor).",
 ))

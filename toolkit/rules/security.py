@@ -79,4 +79,5 @@ for _id, _kind, _pattern, _valid, _value, _key, _doc in (
 ):
     register(Rule(id=_id, subject_table="chat_messages", family="security", needs=TEXT_NEEDS,
                   optional=TEXT_OPTIONAL, sql=_scan(_kind, _pattern, _valid, _value, _key),
-                  population=TEXT_POPULATION, doc=_doc))
+                  population=TEXT_POPULATION, doc=_doc,
+                  subjects="chat_messages, calls (and any other free-text column)"))
