@@ -63,3 +63,13 @@ def test_cli_start_up_does_not_import_heavy_libraries():
             "'pandas', 'faker') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_readme_rule_table_is_the_rules_command_output():
+    from toolkit.policy import load_policy
+    from toolkit.rules import markdown
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- rules:begin -->")[1].split("<!-- rules:end -->")[0].strip()
+    assert table == markdown(load_policy())
+    res = runner.invoke(app, ["rules", "--markdown"])
+    assert res.exit_code == 0 and res.output.strip() == table

@@ -329,7 +329,8 @@ def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Pol
                     "customer_id": None if row.get("customer_id") is None else str(row["customer_id"]),
                     "evidence": evidence_text(ev), "details": evidence_json(ev),
                     "due_date": due, "days_overdue": None if overdue is None else int(overdue)})
-        findings.sort(key=lambda f: (f["rule_id"], f["subject_id"]))
+        order = {r.id: i for i, r in enumerate(chosen)}
+        findings.sort(key=lambda f: (order[f["rule_id"]], f["subject_id"]))
         table_rows = {t: con.execute(f"SELECT count(*) FROM {_quote(t)}").fetchone()[0]
                       for t in sorted(present) if t in schema.TABLES_BY_NAME}
         result = AuditResult(run_id, as_of_ts, as_of_date, pol, results, findings,
