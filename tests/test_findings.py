@@ -183,3 +183,17 @@ def test_cli_audit_prints_the_per_rule_table(tmp_path):
     cells = [c.strip() for c in line.split("│")]
     assert cells[3:8] == ["S2", "evaluated", "2", "1", ""]
     assert (tmp_path / "o" / "findings.csv").exists()
+
+
+def test_load_run_and_history(tmp_path):
+    db = shop(tmp_path)
+    with pytest.raises(PrivauditError, match="no audit run"):
+        findings.load_run(db)
+    first = toolkit.audit(db, "2025-03-02")
+    toolkit.audit(db, "2025-06-02", store=False)           # not kept
+    run, rules_df, found = findings.load_run(db)
+    assert run.run_id[0] == first.run_id
+    assert len(rules_df) == len(first.rules) and len(found) == len(first.findings)
+    assert isinstance(found.details[0], dict)
+    hist = findings.run_history(db)
+    assert set(hist.run_id) == {first.run_id}

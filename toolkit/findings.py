@@ -270,8 +270,13 @@ def _evidence_dict(value) -> dict:
 
 def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Policy | None = None,
           out: str | Path | None = None, rules: str | list[str] | None = None,
-          reveal: bool = False, progress: Callable[[str], None] | None = None) -> AuditResult:
-    """Evaluate the policy's rules on the database ``db`` as of ``as_of``; write the findings."""
+          reveal: bool = False, progress: Callable[[str], None] | None = None,
+          store: bool = True) -> AuditResult:
+    """Evaluate the policy's rules on the database ``db`` as of ``as_of``; write the findings.
+
+    ``store=False`` keeps the run out of the database's history (``runs``, ``rule_results``,
+    ``findings``), e.g. for a notebook's ad-hoc look with ``reveal=True``.
+    """
     started = time.perf_counter()
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
     as_of_ts, as_of_date = parse_as_of(as_of, pol.timezone)
@@ -336,7 +341,8 @@ def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Pol
         result = AuditResult(run_id, as_of_ts, as_of_date, pol, results, findings,
                              Path(out) if out else None, 0.0, reveal, table_rows)
         result.seconds = round(time.perf_counter() - started, 3)
-        _store(con, result)
+        if store:
+            _store(con, result)
     finally:
         con.close()
     if out is not None:
@@ -404,3 +410,45 @@ def write_outputs(res: AuditResult, out: Path, db: str | Path) -> None:
         "seconds": res.seconds,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def load_run(db: str | Path, run_id: str | None = None):
+    """(run, rules, findings) of a stored run (the latest when ``run_id`` is None) as DataFrames.
+
+    ``run`` is a one-row frame of ``runs``; ``rules`` the run's ``rule_results``; ``findings`` its
+    masked findings with ``details`` parsed from JSON. Opens the database read-only.
+    """
+    import pandas as pd
+
+    if not Path(db).exists():
+        raise UnusableInputError(f"{db}: database not found")
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        try:
+            if run_id is None:
+                row = con.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+                if row is None:
+                    raise PrivauditError(f"{db}: no audit run stored yet (run 'privaudit audit')")
+                run_id = row[0]
+            run = con.execute("SELECT * FROM runs WHERE run_id = $1", [run_id]).df()
+        except duckdb.CatalogException:
+            raise PrivauditError(f"{db}: no audit run stored yet (run 'privaudit audit')") from None
+        if run.empty:
+            raise PrivauditError(f"{db}: no run {run_id!r}")
+        rules_df = con.execute("SELECT * FROM rule_results WHERE run_id = $1", [run_id]).df()
+        findings_df = con.execute("SELECT * FROM findings WHERE run_id = $1 ORDER BY rule_id, "
+                                  "subject_id", [run_id]).df()
+    finally:
+        con.close()
+    findings_df["details"] = findings_df["details"].map(lambda s: json.loads(s) if s else {})
+    return run, rules_df, findings_df
+
+
+def run_history(db: str | Path):
+    """Every stored run's per-rule figures (``rule_results`` joined to ``runs``), oldest first."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT r.started_at, r.as_of_date AS run_as_of, rr.* FROM rule_results rr "
+                           "JOIN runs r USING (run_id) ORDER BY r.started_at, rr.rule_id").df()
+    finally:
+        con.close()
