@@ -37,6 +37,8 @@ IBAN_LENGTHS = {
 CARD_PATTERN = r"\b\d(?:[ \-]?\d){12,18}\b"
 BSN_PATTERN = r"\b(?:\d{9}|\d{4}[. ]\d{2}[. ]\d{3}|\d{3}[. ]\d{3}[. ]\d{3})\b"
 IBAN_PATTERN = r"\b[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){10,30}\b"
+# all three in one pass: an IBAN starts with letters, a card has 13-19 digits, a BSN 9
+TEXT_PATTERN = f"(?:{IBAN_PATTERN})|(?:{CARD_PATTERN})|(?:{BSN_PATTERN})"
 EMAIL_PATTERN = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
 PHONE_PATTERN = r"(?:\+31|0031|\b0)[ \-]?(?:6|[1-5789]\d)(?:[ \-]?\d){7}\b"
 
@@ -55,38 +57,37 @@ def _sql_str(s: str) -> str:
 def macros() -> list[str]:
     lengths = ", ".join(f"'{k}': {v}" for k, v in sorted(IBAN_LENGTHS.items()))
     return [
+        # Luhn: from the right, every second digit doubled (minus 9 when over 9), sum % 10 = 0
         """CREATE OR REPLACE TEMP MACRO luhn_ok(s) AS (
              length(s) BETWEEN 13 AND 19 AND regexp_full_match(s, '[0-9]+') AND
-             list_sum(list_transform(range(length(s)), lambda i:
-                CASE WHEN i % 2 = 1
-                     THEN CAST(substr(s, length(s) - i, 1) AS INTEGER) * 2
-                          - CASE WHEN CAST(substr(s, length(s) - i, 1) AS INTEGER) * 2 > 9 THEN 9 ELSE 0 END
-                     ELSE CAST(substr(s, length(s) - i, 1) AS INTEGER) END)) % 10 = 0)""",
+             list_sum(list_transform(string_split(reverse(s), ''), lambda c, i:
+                CASE WHEN i % 2 = 0 THEN CAST(c AS INTEGER) * 2 - CASE WHEN c >= '5' THEN 9 ELSE 0 END
+                     ELSE CAST(c AS INTEGER) END)) % 10 = 0)""",
         # issuer prefixes: Visa 4, Mastercard 51-55 and 22-27, Maestro 50/56-69, Amex, Diners,
         # JCB 3x, Discover/UnionPay 6
         """CREATE OR REPLACE TEMP MACRO card_prefix_ok(s) AS
              regexp_matches(s, '^(4|5[0-5]|2[2-7]|3[0-9]|6)')""",
+        # BSN 11-proof: weights 9..2 for the first eight digits, -1 for the last
         """CREATE OR REPLACE TEMP MACRO bsn_ok(s) AS (
              regexp_full_match(s, '[0-9]{9}') AND s <> '000000000' AND
-             (list_sum(list_transform(range(8), lambda i: CAST(substr(s, i + 1, 1) AS INTEGER) * (9 - i)))
-              - CAST(substr(s, 9, 1) AS INTEGER)) % 11 = 0)""",
+             list_sum(list_transform(string_split(s, ''), lambda c, i:
+                CAST(c AS INTEGER) * CASE WHEN i = 9 THEN -1 ELSE 10 - i END)) % 11 = 0)""",
         f"CREATE OR REPLACE TEMP MACRO iban_length(cc) AS MAP {{{lengths}}}[cc]",
-        # the IBAN as digits: country and check digits moved to the end, letters as 10..35
-        """CREATE OR REPLACE TEMP MACRO _iban_digits(s) AS array_to_string(list_transform(
-             string_split(substr(s, 5) || substr(s, 1, 4), ''),
-             lambda ch: CASE WHEN ch BETWEEN 'A' AND 'Z' THEN CAST(ascii(ch) - 55 AS VARCHAR)
-                             ELSE ch END), '')""",
+        # ISO 13616: country and check digits moved to the end, letters read as 10..35, mod 97 = 1
         """CREATE OR REPLACE TEMP MACRO iban_ok(s) AS (
              regexp_full_match(s, '[A-Z]{2}[0-9]{2}[A-Z0-9]+') AND length(s) = iban_length(substr(s, 1, 2))
-             AND list_reduce(list_transform(string_split(_iban_digits(s), ''),
-                                            lambda d: CAST(d AS INTEGER)),
-                             lambda acc, d: (acc * 10 + d) % 97) = 1)""",
+             AND list_reduce(string_split(substr(s, 5) || substr(s, 1, 4), ''), lambda acc, ch:
+                   CASE WHEN ch >= 'A' THEN (acc * 100 + ascii(ch) - 55) % 97
+                        ELSE (acc * 10 + CAST(ch AS INTEGER)) % 97 END, 0) = 1)""",
         # an IBAN candidate, spaces removed, cut to its country's length (drops a trailing word)
         """CREATE OR REPLACE TEMP MACRO iban_norm(s) AS
              left(upper(replace(s, ' ', '')), coalesce(iban_length(upper(substr(s, 1, 2))), 34))""",
         "CREATE OR REPLACE TEMP MACRO digits_only(s) AS regexp_replace(s, '[^0-9]', '', 'g')",
-        f"""CREATE OR REPLACE TEMP MACRO context_score(txt, pos, len, kind) AS
-             len(regexp_extract_all(lower(substr(txt, greatest(pos - 60, 1), len + 120)),
+        """CREATE OR REPLACE TEMP MACRO candidate_kind(raw) AS CASE
+             WHEN regexp_matches(raw, '^[A-Za-z]') THEN 'iban'
+             WHEN length(digits_only(raw)) = 9 THEN 'bsn' ELSE 'card' END""",
+        f"""CREATE OR REPLACE TEMP MACRO context_score(near, kind) AS
+             len(regexp_extract_all(lower(near),
                  CASE kind WHEN 'card' THEN {_sql_str(CONTEXT['card'])}
                            WHEN 'bsn' THEN {_sql_str(CONTEXT['bsn'])}
                            ELSE {_sql_str(CONTEXT['iban'])} END))""",
@@ -156,6 +157,20 @@ def texts_sql() -> str:
                          f"{cust} AS customer_id, x.\"{col}\" AS txt "
                          f"FROM \"{table}\" x WHERE x.\"{col}\" IS NOT NULL")
     return "\nUNION ALL\n".join(parts)
+
+
+def candidates_sql() -> str:
+    """SQL creating ``text_candidates``: every card, BSN or IBAN candidate of every free text.
+
+    One regular-expression pass over all free text; the rules then validate their own kind of
+    candidate. ``near`` keeps the text around the candidate for the context score, not the
+    whole message."""
+    return (f"CREATE OR REPLACE TEMP TABLE text_candidates AS "
+            f"SELECT tbl, col, id, customer_id, raw, candidate_kind(raw) AS kind, pos, "
+            f"substr(txt, greatest(pos - 60, 1), length(raw) + 120) AS near "
+            f"FROM (SELECT *, strpos(txt, raw) AS pos FROM (SELECT tbl, col, id, customer_id, txt, "
+            f"unnest(regexp_extract_all(txt, {_sql_str(TEXT_PATTERN)})) AS raw "
+            f"FROM ({texts_sql()})))")
 
 
 def contact_counts(con: duckdb.DuckDBPyConnection) -> list[dict]:

@@ -297,6 +297,7 @@ def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Pol
         params = parameters(pol, as_of_ts, as_of_date)
         results: list[RuleResult] = []
         findings: list[dict] = []
+        done_setup: set[str] = set()
         for i, rule in enumerate(chosen, 1):
             spec = pol.rule(rule.id)
             rr = RuleResult(rule.id, spec.title, spec.severity, "evaluated", clause=spec.clause,
@@ -312,6 +313,10 @@ def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Pol
             say(f"[{i}/{len(chosen)}] {rule.id} {spec.title}")
             t0 = time.perf_counter()
             try:
+                for stmt in (rule.setup(pol) if rule.setup else []):
+                    if stmt not in done_setup:
+                        con.execute(stmt, bind(stmt, params))
+                        done_setup.add(stmt)
                 rows, rr.population, rr.excluded = run_rule(con, rule, pol, params)
             except (duckdb.Error, PrivauditError) as e:
                 rr.status, rr.error = "error", str(e).splitlines()[0][:500]

@@ -110,8 +110,13 @@ def mask_value(kind: str | None, value: Any) -> Any:
     return REDACTED
 
 
+_NEEDS_SCRUB = re.compile(r"[0-9@]")
+
+
 def scrub(text: str) -> str:
     """Mask anything in free text that looks like an e-mail, IBAN, card or phone number."""
+    if not _NEEDS_SCRUB.search(text):      # nothing of the kind without a digit or an @
+        return text
     text = EMAIL_RE.sub(lambda m: mask_email(m.group()), text)
     text = IBAN_RE.sub(lambda m: mask_iban(m.group()) if _looks_iban(m.group()) else m.group(), text)
     text = CARD_RE.sub(lambda m: mask_pan(m.group()), text)

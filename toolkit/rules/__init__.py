@@ -40,6 +40,8 @@ class Rule:
     doc: str = ""
     family: str = field(default="", compare=False)
     subjects: str = ""          # for docs, when findings name more than one subject table
+    # SQL run once per audit before the first rule that names it (shared work, e.g. a scan)
+    setup: Callable[[Policy], list[str]] | None = None
 
     def population_sql(self, policy: Policy) -> str:
         if self.population is not None:
