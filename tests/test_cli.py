@@ -73,3 +73,15 @@ def test_readme_rule_table_is_the_rules_command_output():
     assert table == markdown(load_policy())
     res = runner.invoke(app, ["rules", "--markdown"])
     assert res.exit_code == 0 and res.output.strip() == table
+
+
+def test_generate_and_demo_commands(tmp_path):
+    res = runner.invoke(app, ["generate", str(tmp_path / "g"), "--customers", "300", "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "g" / "_truth" / "findings.csv").exists() and "wrote" in res.output
+    res = runner.invoke(app, ["generate", str(tmp_path / "g2"), "--as-of", "31-10-2026"])
+    assert res.exit_code == 2 and "--as-of" in res.output
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--customers", "300"])
+    assert res.exit_code == 0, res.output
+    assert "3. audited 25 rules" in res.output
+    assert (tmp_path / "demo" / "findings" / "findings.csv").exists()
