@@ -251,13 +251,13 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
     p = _Params()
     resolved, extras, dropped = _resolve_columns(src, staged, t, tm, p)
     present = [c for c in t.columns if c.name in resolved]
-    inner, errs, naive_flags = [], [], []
+    inner, raws, errs, naive_flags = [], [], [], []
     for c in present:
         raw = resolved[c.name]
         value, naive = _typed(c, raw, tm, p)
         inner.append(f"{value} AS \"{c.name}\"")
-        inner.append(f"{raw} AS \"_raw_{c.name}\"")
         if c.type != "VARCHAR":
+            raws.append(f"{raw} AS \"_raw_{c.name}\"")
             errs.append(f"CASE WHEN \"_raw_{c.name}\" IS NOT NULL AND lower(trim(\"_raw_{c.name}\")) "
                         f"NOT IN {_sql_list(NULL_TOKENS)} AND \"{c.name}\" IS NULL THEN "
                         f"'invalid {_kind(c)} in column {c.name}' END")
@@ -272,29 +272,35 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
         else:
             errs.append(f"CASE WHEN \"{req}\" IS NULL THEN 'missing "
                         f"{'primary key' if req == t.primary_key else 'required value'} {req}' END")
-    if "_raw" in _stage_columns(con):
-        raw_expr = "_raw"
-    else:
-        pairs = ", ".join(f"{p(name)}, s{i}" for i, name in enumerate(staged.columns))
-        raw_expr = f"CAST(json_object({pairs}) AS VARCHAR)" if pairs else "NULL"
-    inner.append(f"{raw_expr} AS _rawrec")
     pk = t.primary_key
     errs_sql = "list_filter([" + ", ".join(errs) + "]::VARCHAR[], lambda e: e IS NOT NULL)"
+    keep = "* EXCLUDE (" + ", ".join(f'"_raw_{c.name}"' for c in present if c.type != "VARCHAR") \
+        + ")" if raws else "*"
+    # The typed copy keeps only typed values, error lists and flags: raw text stays in _stg and
+    # is read back for the rejected rows alone.
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _typed AS "
-        f"WITH v AS (SELECT _row, {', '.join(inner)} FROM _stg), "
-        f"e AS (SELECT *, {errs_sql} AS _errs FROM v) "
-        f"SELECT *, CASE WHEN len(_errs) = 0 THEN min(_row) FILTER (WHERE len(_errs) = 0) "
-        f"OVER (PARTITION BY \"{pk}\") END AS _first FROM e" if pk in resolved else
-        f"CREATE OR REPLACE TEMP TABLE _typed AS "
-        f"WITH v AS (SELECT _row, {', '.join(inner)} FROM _stg) "
-        f"SELECT *, {errs_sql} AS _errs, NULL::BIGINT AS _first FROM v",
+        f"WITH v AS (SELECT _row, {', '.join(inner + raws)} FROM _stg), "
+        f"e AS (SELECT {keep}, {errs_sql} AS _errs FROM v) "
+        + (f"SELECT *, CASE WHEN len(_errs) = 0 THEN min(_row) FILTER (WHERE len(_errs) = 0) "
+           f"OVER (PARTITION BY \"{pk}\") END AS _first FROM e" if pk in resolved else
+           "SELECT *, NULL::BIGINT AS _first FROM e"),
         p.values)
-    # rejects: parse failures from staging, then typing errors, then duplicate keys
+    # rejects: parse failures from staging, then typing errors and duplicate keys with their raw
+    # record (the original JSON line, or the CSV/Parquet values as a JSON object)
+    names = _Params()
+    if "_raw" in _stage_columns(con):
+        raw_expr = "s._raw"
+    else:
+        pairs = ", ".join(f"{names(name)}, s.s{i}" for i, name in enumerate(staged.columns))
+        raw_expr = f"CAST(json_object({pairs}) AS VARCHAR)" if pairs else "NULL"
     con.execute(
-        "INSERT INTO _stg_rej SELECT _row, CASE WHEN len(_errs) > 0 THEN array_to_string(_errs, '; ') "
-        f"ELSE 'duplicate primary key {pk} (first at row ' || _first || ')' END, _rawrec "
-        "FROM _typed WHERE len(_errs) > 0 OR _row <> _first")
+        "INSERT INTO _stg_rej SELECT t._row, CASE WHEN len(t._errs) > 0 THEN "
+        f"array_to_string(t._errs, '; ') ELSE 'duplicate primary key {pk} (first at row ' "
+        f"|| t._first || ')' END, {raw_expr} "
+        "FROM _typed t JOIN _stg s USING (_row) WHERE len(t._errs) > 0 OR t._row <> t._first",
+        names.values)
+    con.execute("DROP TABLE _stg")
     cols = [c.name for c in present] + [name for name, _ in extras]
     con.execute(f'DROP TABLE IF EXISTS "{t.name}"')
     con.execute(schema.ddl(t, [c.name for c in present]))
@@ -373,9 +379,20 @@ def connect(db: str | Path, read_only: bool = False, timezone: str = DEFAULT_TIM
         os.umask(old)
     if not read_only:
         os.chmod(db, 0o600)
-    # SET takes no bound parameters: the name is checked against a strict pattern instead
+    # SET takes no bound parameters: the values are checked against strict patterns instead
     con.execute(f"SET TimeZone = '{_tz_name(timezone)}'")
+    con.execute(f"SET memory_limit = '{memory_limit()}'")
     return con
+
+
+def memory_limit() -> str:
+    """DuckDB's memory limit for our connections: PRIVAUDIT_MEMORY_LIMIT (e.g. ``4GB``), default
+    1GB. Work beyond it spills to a temporary folder next to the database, which keeps a load or
+    an audit of a million-customer shop within a laptop's means (see docs/benchmarks.md)."""
+    v = os.environ.get("PRIVAUDIT_MEMORY_LIMIT", "1GB").strip()
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", v, re.IGNORECASE):
+        raise PrivauditError(f"PRIVAUDIT_MEMORY_LIMIT: {v!r} is not a size like 1GB or 512MB")
+    return v
 
 
 def _tz_name(tz: str) -> str:

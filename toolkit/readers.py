@@ -37,7 +37,7 @@ EXTENSIONS: tuple[tuple[str, str], ...] = (
     (".parquet", "parquet"),
 )
 CHUNK = 1 << 22                     # 4 MiB per read
-MAX_FIELD_BYTES = 64 << 20          # the longest record the CSV reader accepts
+MAX_FIELD_BYTES = 8 << 20          # the longest record the readers accept (8 MiB)
 DELIMITERS = (",", ";", "\t", "|")
 
 
