@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo
 
+BENCH_STAMP := $(VENV)/.installed-bench
+
 .PHONY: test demo install bench clean
 
 $(BIN)/python:
@@ -19,6 +21,14 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+# Benchmarks are measured, not asserted: results go to benchmarks/results/ and docs/benchmarks.md
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.free_text
 
 demo: $(STAMP)
 	$(BIN)/privaudit demo --out $(DEMO)
