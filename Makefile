@@ -7,7 +7,7 @@ DEMO   ?= demo
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: test demo install bench clean
+.PHONY: test demo install bench suites clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 # Benchmarks are measured, not asserted: results go to benchmarks/results/ and docs/benchmarks.md
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.free_text
+
+# regenerate expectations/ after changing the policy or a rule (a test fails until you do)
+suites: $(STAMP)
+	$(BIN)/privaudit suites
 
 demo: $(STAMP)
 	$(BIN)/privaudit demo --out $(DEMO)

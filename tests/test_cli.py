@@ -85,3 +85,21 @@ def test_generate_and_demo_commands(tmp_path):
     assert res.exit_code == 0, res.output
     assert "3. audited 25 rules" in res.output
     assert (tmp_path / "demo" / "findings" / "findings.csv").exists()
+
+
+def test_gate_and_suites_commands(tmp_path):
+    runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--customers", "300"])
+    db = tmp_path / "d" / "audit.duckdb"
+    res = runner.invoke(app, ["gate", "--db", str(db), "--as-of", "2026-10-31",
+                              "--junit", str(tmp_path / "j.xml"), "--docs", str(tmp_path / "docs")])
+    assert res.exit_code == 1, res.output
+    assert "FAIL RET-001 S2" in res.output and "-> exit 1" in res.output
+    import xml.etree.ElementTree as ET
+    assert ET.parse(tmp_path / "j.xml").getroot() is not None
+    assert (tmp_path / "docs" / "index.html").exists()
+    res = runner.invoke(app, ["gate", "--db", str(db), "--as-of", "2026-10-31", "--fail-on", "S9"])
+    assert res.exit_code == 2 and res.output.startswith("error:")
+    res = runner.invoke(app, ["suites", "--check"])
+    assert res.exit_code == 0 and "up to date" in res.output
+    res = runner.invoke(app, ["suites", "--out", str(tmp_path / "sx")])
+    assert res.exit_code == 0 and (tmp_path / "sx" / "retention.json").exists()

@@ -152,6 +152,58 @@ def audit(
 
 
 @app.command()
+def gate(
+    db: Path = typer.Option(Path("data/audit.duckdb"), "--db", help="Database built by 'privaudit load'."),
+    as_of: str = typer.Option(..., "--as-of", help="Audit date (YYYY-MM-DD) or ISO timestamp."),
+    fail_on: str = typer.Option("S2", "--fail-on", help="Fail (exit 1) on violations of this "
+                                "severity or worse: S1, S2, S3, S4 or INFO."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML for CI systems."),
+    docs: Optional[Path] = typer.Option(None, "--docs", help="Write the gate's HTML page (no personal "
+                                        "data, no assets from the internet) into this folder."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file (default: the "
+                                          "committed suites in expectations/)."),
+):
+    """Run the Great Expectations suites as a CI gate: exit 0 pass, 1 violated, 2 error."""
+    from .gate import gate as run_gate
+
+    try:
+        with progress_reporter() as progress:
+            if progress:
+                progress("running the Great Expectations suites")
+            res = run_gate(db, as_of, policy=policy, fail_on=fail_on, junit=junit, docs=docs)
+    except PrivauditError as e:
+        fail(e)
+    for line in res.lines():
+        out.print(line, markup=False, soft_wrap=True)
+    out.print(res.summary(), markup=False, soft_wrap=True)
+    raise typer.Exit(res.exit_code)
+
+
+@app.command()
+def suites(
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file (default: contractstatus.nl)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder of the suites (default: expectations/)."),
+    check: bool = typer.Option(False, "--check", help="Only check that the folder is up to date (exit 1 if not)."),
+):
+    """Write the Great Expectations suites generated from the policy (or --check them)."""
+    from .suites import SUITES_DIR, stale_suites, write_suites
+
+    folder = out_dir or SUITES_DIR
+    try:
+        if check:
+            problems = stale_suites(policy, folder)
+            for p in problems:
+                out.print(p, markup=False)
+            out.print("suites are up to date" if not problems else
+                      "suites are out of date: run 'privaudit suites'")
+            raise typer.Exit(1 if problems else 0)
+        for p in write_suites(policy, folder):
+            out.print(f"wrote {p}", markup=False)
+    except PrivauditError as e:
+        fail(e)
+
+
+@app.command()
 def generate(
     out_dir: Path = typer.Argument(..., help="Folder to write the export into."),
     customers: int = typer.Option(500, "--customers", min=1, help="Number of customers."),

@@ -1,0 +1,716 @@
+"""The CI data-quality gate: the Great Expectations suites of ``expectations/`` run against DuckDB.
+
+``gate(db, as_of)`` opens the audit database read-only, installs the audit's macros and
+as_of-limited temporary views on that one connection (``toolkit.findings.prepare``), and has
+Great Expectations validate every suite through SQLAlchemy (duckdb-engine) on *that same
+connection*, so the rule-derived SQL sees exactly what the audit sees. Each expectation runs on the
+view named by its ``meta.batch``; an expectation of a rule that is disabled, or whose tables or
+columns are missing from the database (DQ-003), is reported ``not_evaluable``, as in the audit.
+
+Exit codes (``GateResult.exit_code``): 0 when nothing at or above ``fail_on`` failed, 1 when
+something did, 2 when a suite cannot run (unreadable JSON, an expectation type GX does not know
+- GX would silently drop it, so loaded and written expectations are counted -, suites generated
+from another policy, an expectation that raised). Failing-row counts are complete: GX's
+``observed_value`` of an SQL expectation is ``COUNT(*)`` of its query, and ``unexpected_count`` of
+a column expectation counts every row (GX only *samples* the values, which the gate never asks
+for: results are requested without unexpected values, so no personal data reaches any output).
+
+Great Expectations (about 6 s to import) is imported inside :func:`gate` only.
+
+Two things make GX work on DuckDB, and both are checked on every run (the gate exits 2 with a
+message naming the GX version if an upgrade breaks them; ``tests/test_gate.py`` guards them):
+
+- GX closes its SQLAlchemy connection after each metric query unless the dialect is one of its
+  "persisted connection" dialects; DuckDB then loses the pending result ("list index out of
+  range") and the temporary views would not be visible anyway. ``duckdb`` is added to
+  ``great_expectations.execution_engine.sqlalchemy_execution_engine._PERSISTED_CONNECTION_DIALECTS``,
+  so GX keeps one connection (a ``StaticPool``) - ours, handed over through ``creator``.
+- GX knows no DuckDB dialect module, so regex expectations are refused ("Regex is not supported");
+  the execution engine is given duckdb-engine's dialect class, a PostgreSQL dialect, whose regex
+  operator ``~`` DuckDB implements (RE2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import io
+import json
+import logging
+import re
+import time
+import warnings
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from pathlib import Path
+
+from . import __version__
+from .exceptions import PrivauditError, UnusableInputError
+from .policy import SEVERITIES, Policy, load_policy
+from . import suites as suites_mod
+
+RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0,
+                 "include_unexpected_rows": False}
+DUCKDB = "duckdb"
+
+
+class GateError(PrivauditError):
+    """The gate cannot run at all (exit 2)."""
+
+
+# ---------------------------------------------------------------- results
+
+@dataclass
+class Outcome:
+    """One expectation's result."""
+
+    suite: str
+    key: str                    # unique within the suites: rule id, rule id:part, DQ-003:table
+    expectation_type: str
+    rule_id: str
+    severity: str
+    kind: str                   # rule | data_check | schema
+    agrees_with_audit: bool
+    table: str
+    title: str
+    clause: str = ""
+    status: str = "passed"      # passed | failed | error | not_evaluable | disabled
+    failing_rows: int | None = None
+    message: str = ""
+    notes: str = ""
+    subjects: str = ""          # what a failing row is (e.g. "chat_messages, calls")
+
+    @property
+    def success(self) -> bool | None:
+        return {"passed": True, "failed": False}.get(self.status)
+
+
+@dataclass
+class GateResult:
+    as_of: datetime
+    as_of_date: date
+    fail_on: str
+    outcomes: list[Outcome]
+    errors: list[str] = field(default_factory=list)     # suites that cannot run
+    suites: dict[str, dict] = field(default_factory=dict)   # name -> {file, in_json, loaded}
+    source: str = ""
+    policy_fingerprint: str = ""
+    gx_version: str = ""
+    seconds: float = 0.0
+    junit: Path | None = None
+    docs: Path | None = None
+
+    @staticmethod
+    def at_or_above(severity: str, fail_on: str) -> bool:
+        return SEVERITIES.index(severity) <= SEVERITIES.index(fail_on)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def blocking(self) -> list[Outcome]:
+        """Failed expectations at or above ``fail_on``."""
+        return [o for o in self.failed if self.at_or_above(o.severity, self.fail_on)]
+
+    @property
+    def exit_code(self) -> int:
+        if self.errors or any(o.status == "error" for o in self.outcomes):
+            return 2
+        return 1 if self.blocking else 0
+
+    def with_fail_on(self, fail_on: str) -> "GateResult":
+        return replace(self, fail_on=check_fail_on(fail_on))
+
+    def failing_rows(self, rule_id: str) -> int | None:
+        """Failing rows of a rule's audit-agreeing expectations (summed over severity parts)."""
+        mine = [o for o in self.outcomes if o.rule_id == rule_id and o.agrees_with_audit
+                and o.status in ("passed", "failed")]
+        return sum(o.failing_rows or 0 for o in mine) if mine else None
+
+    def lines(self) -> list[str]:
+        """One line per failing expectation (rule id, severity, failing rows), then one per
+        error and per expectation that could not be evaluated."""
+        out = []
+        for o in self.failed:
+            flag = "FAIL" if self.at_or_above(o.severity, self.fail_on) else "warn"
+            what = {"data_check": " (data check)", "schema": " (schema)"}.get(o.kind, "")
+            out.append(f"{flag} {o.rule_id} {o.severity} {_rows(o.failing_rows)} in "
+                       f"{o.subjects}{what}: {o.title}")
+        for e in self.errors:
+            out.append(f"ERROR {e}")
+        for o in self.outcomes:
+            if o.status == "error":
+                out.append(f"ERROR {o.rule_id} {o.severity} {o.key} on {o.table}: {o.message}")
+            elif o.status == "not_evaluable":
+                out.append(f"SKIP {o.rule_id} {o.severity} {o.key} not evaluable: {o.message}")
+        return out
+
+    def summary(self) -> str:
+        n = {s: sum(1 for o in self.outcomes if o.status == s)
+             for s in ("passed", "failed", "error", "not_evaluable", "disabled")}
+        parts = [f"{len(self.outcomes)} expectations in {len(self.suites)} suites",
+                 f"{n['passed']} passed", f"{n['failed']} failed "
+                 f"({len(self.blocking)} at or above {self.fail_on})"]
+        if n["not_evaluable"]:
+            parts.append(f"{n['not_evaluable']} not evaluable")
+        if n["error"] or self.errors:
+            parts.append(f"{n['error'] + len(self.errors)} errors")
+        return f"gate as of {self.as_of_date}: " + ", ".join(parts) + f" -> exit {self.exit_code}"
+
+    def to_dict(self) -> dict:
+        """The results without any data values (safe to publish)."""
+        return {"toolkit_version": __version__, "great_expectations": self.gx_version,
+                "as_of": self.as_of.isoformat(), "as_of_date": self.as_of_date.isoformat(),
+                "fail_on": self.fail_on, "exit_code": self.exit_code, "source": self.source,
+                "policy_fingerprint": self.policy_fingerprint, "seconds": self.seconds,
+                "suites": self.suites, "errors": self.errors,
+                "outcomes": [{k: v for k, v in o.__dict__.items()} for o in self.outcomes]}
+
+
+def _rows(n: int | None) -> str:
+    return f"{n} failing row" + ("" if n == 1 else "s")
+
+
+def check_fail_on(fail_on: str) -> str:
+    f = str(fail_on).strip().upper()
+    if f not in SEVERITIES:
+        raise PrivauditError(f"--fail-on {fail_on}: use one of {', '.join(SEVERITIES)}")
+    return f
+
+
+# ---------------------------------------------------------------- reading the suites
+
+def read_suites(folder: Path) -> tuple[list[tuple[str, dict]], list[str]]:
+    """(file name, suite JSON) of every ``*.json`` in ``folder``, and the problems met."""
+    order = {a: i for i, a in enumerate(suites_mod.AREAS)}
+    files = sorted(Path(folder).glob("*.json"), key=lambda p: (order.get(p.stem, len(order)), p.name))
+    if not files:
+        return [], [f"{folder}: no expectation suites (*.json); generate them: python -m toolkit.suites"]
+    out, problems = [], []
+    for p in files:
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            problems.append(f"{p}: not a readable suite: {str(e).splitlines()[0]}")
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
+            problems.append(f"{p}: not an expectation suite (no 'expectations' list)")
+            continue
+        out.append((str(p), data))
+    return out, problems
+
+
+def check_suite(where: str, suite: dict, fingerprint: str) -> list[str]:
+    """Problems that stop a suite from running before GX is involved."""
+    meta = (suite.get("meta") or {}).get("privaudit")
+    if not isinstance(meta, dict):
+        return [f"{where}: not a privaudit suite (no meta.privaudit)"]
+    problems = []
+    if meta.get("policy_fingerprint") != fingerprint:
+        problems.append(f"{where}: generated from another policy than the one in use; "
+                        f"regenerate: python -m toolkit.suites")
+    from . import schema
+    for i, e in enumerate(suite["expectations"]):
+        m = e.get("meta") if isinstance(e, dict) else None
+        if not isinstance(m, dict):
+            problems.append(f"{where}: expectation {i}: no meta")
+            continue
+        if m.get("severity") not in SEVERITIES:
+            problems.append(f"{where}: expectation {i}: meta.severity {m.get('severity')!r} is not "
+                            f"one of {', '.join(SEVERITIES)}")
+        if m.get("batch") not in schema.TABLES_BY_NAME:
+            problems.append(f"{where}: expectation {i}: meta.batch {m.get('batch')!r} is not a "
+                            f"canonical table")
+        if not m.get("rule_id") or not m.get("key"):
+            problems.append(f"{where}: expectation {i}: meta.rule_id and meta.key are required")
+    return problems
+
+
+def render_placeholders(expectation: dict, as_of: datetime, as_of_date: date) -> dict:
+    """The expectation with ``$as_of`` / ``$as_of_date`` in its query replaced by literals."""
+    kwargs = dict(expectation.get("kwargs") or {})
+    q = kwargs.get("unexpected_rows_query")
+    if isinstance(q, str):
+        rendered = suites_mod.render_sql(q, {"as_of": as_of, "as_of_date": as_of_date})
+        kwargs["unexpected_rows_query"] = rendered
+    return {**expectation, "kwargs": kwargs}
+
+
+# ---------------------------------------------------------------- GX on DuckDB
+
+class _DialectName(str):
+    """A dialect name GX can list among its persisted-connection dialects (it reads ``.value``)."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+def enable_duckdb(gx_module=None) -> None:
+    """Register DuckDB among GX's persisted-connection dialects (idempotent)."""
+    try:
+        from great_expectations.execution_engine import sqlalchemy_execution_engine as see
+    except ImportError as e:     # pragma: no cover - GX is a dependency
+        raise GateError(f"great_expectations cannot be imported: {e}") from None
+    current = getattr(see, "_PERSISTED_CONNECTION_DIALECTS", None)
+    if not isinstance(current, tuple) or not hasattr(see, "_dialect_requires_persisted_connection"):
+        raise GateError(f"great_expectations {_gx_version()}: its persisted-connection dialects "
+                        "are gone; the gate's DuckDB workaround no longer applies (see toolkit/gate.py)")
+    if not any(d == DUCKDB for d in current):
+        see._PERSISTED_CONNECTION_DIALECTS = current + (_DialectName(DUCKDB),)
+
+
+def _gx_version() -> str:
+    try:
+        import great_expectations as gx
+        return gx.__version__
+    except Exception:     # pragma: no cover
+        return "?"
+
+
+@contextlib.contextmanager
+def _quiet():
+    """GX prints advice to stdout, logs to stderr and warns: none of it belongs in CI output."""
+    gx_log = logging.getLogger("great_expectations")
+    level, propagate = gx_log.level, gx_log.propagate
+    gx_log.setLevel(logging.CRITICAL + 1)
+    gx_log.propagate = False
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        gx_log.setLevel(level)
+        gx_log.propagate = propagate
+
+
+class DuckDBGX:
+    """One ephemeral GX context with a SQL data source on one prepared DuckDB connection."""
+
+    def __init__(self, con):
+        import great_expectations as gx
+        import sqlalchemy as sa
+        from duckdb_engine import ConnectionWrapper
+
+        class _Shared(ConnectionWrapper):
+            def close(self) -> None:      # the gate closes the connection, not SQLAlchemy
+                pass
+
+        enable_duckdb()
+        self.gx = gx
+        self.wrapper = _Shared(con)
+        self.context = gx.get_context(mode="ephemeral")
+        try:
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+            self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        except Exception:     # pragma: no cover - cosmetic only
+            pass
+        wrapper = self.wrapper
+        self.datasource = self.context.data_sources.add_sql(
+            "privaudit", connection_string="duckdb:///:memory:",
+            kwargs={"creator": lambda: wrapper})
+        engine = self.datasource.get_execution_engine()
+        if not isinstance(engine.engine.pool, sa.pool.StaticPool):
+            raise GateError(f"great_expectations {gx.__version__}: DuckDB is not given a persisted "
+                            "connection; the gate's workaround no longer applies (see toolkit/gate.py)")
+        if getattr(engine, "dialect_module", None) is None:
+            engine.dialect_module = _DialectModule(type(engine.engine.dialect))
+        self.engine = engine
+        self.batches: dict[str, object] = {}
+
+    def batch(self, table: str):
+        if table not in self.batches:
+            asset = self.datasource.add_query_asset(
+                name=table, query=f'SELECT * FROM temp.main."{table}"')
+            self.batches[table] = asset.add_batch_definition_whole_table("all").get_batch()
+        return self.batches[table]
+
+    def suite(self, name: str, expectations: list[dict]):
+        return self.gx.ExpectationSuite(name=name, expectations=expectations)
+
+    def close(self) -> None:
+        try:
+            self.engine.close()
+        except Exception:     # pragma: no cover
+            pass
+
+
+class _DialectModule:
+    """What GX expects of a dialect module: a ``dialect`` class (here duckdb-engine's)."""
+
+    def __init__(self, dialect_cls):
+        self.dialect = dialect_cls
+
+
+def unknown_types(types: set[str]) -> set[str]:
+    """The expectation types GX does not know (it would drop them silently)."""
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    unknown = set()
+    for t in types:
+        try:
+            get_expectation_impl(t)
+        except Exception:
+            unknown.add(t)
+    return unknown
+
+
+# ---------------------------------------------------------------- the gate
+
+def gate(db: str | Path, as_of: str | date | datetime, policy: str | Path | Policy | None = None,
+         fail_on: str = "S2", junit: str | Path | None = None, docs: str | Path | None = None,
+         suites_dir: str | Path | None = None) -> GateResult:
+    """Run every suite against ``db`` as of ``as_of``; write JUnit XML and HTML when asked.
+
+    Suites come from ``suites_dir``; by default from ``expectations/`` when no policy is given
+    (they must have been generated from the default policy), else they are generated in memory
+    from ``policy``. Raises :class:`PrivauditError` for unusable arguments (database not found,
+    bad as_of, bad policy or fail_on); problems of the suites themselves give ``exit_code`` 2.
+    """
+    from .findings import parameters, parse_as_of, prepare
+    from .ingest import connect
+    from .rules import REGISTRY  # noqa: F401  (the rules register their macros on import)
+
+    started = time.perf_counter()
+    fail_on = check_fail_on(fail_on)
+    pol = policy if isinstance(policy, Policy) else load_policy(policy)
+    as_of_ts, as_of_date = parse_as_of(as_of, pol.timezone)
+    fingerprint = suites_mod.policy_fingerprint(pol)
+    if not Path(db).exists():
+        raise UnusableInputError(f"{db}: database not found (run 'privaudit load' first)")
+
+    # the suites: files, or generated from the policy
+    errors: list[str] = []
+    if suites_dir is not None or (policy is None and suites_mod.SUITES_DIR.is_dir()):
+        folder = Path(suites_dir) if suites_dir is not None else suites_mod.SUITES_DIR
+        loaded, errors = read_suites(folder)
+        source = str(folder)
+    else:
+        loaded = [(f"{suites_mod.SUITE_PREFIX}{a} (generated)", s)
+                  for a, s in suites_mod.build_suites(pol).items()]
+        source = "generated from the policy"
+    runnable = []
+    for where, suite in loaded:
+        problems = check_suite(where, suite, fingerprint)
+        errors.extend(problems)
+        if not problems:
+            runnable.append((where, suite))
+    result = GateResult(as_of_ts, as_of_date, fail_on, [], errors, {}, source, fingerprint)
+
+    con = connect(db, read_only=True, timezone=pol.timezone)
+    gxr = None
+    try:
+        try:
+            present = prepare(con, pol, as_of_ts)
+        except Exception as e:
+            result.errors.append(f"{db}: cannot prepare the audit views: {_first_line(e)}")
+            runnable = []
+        setup = _SetUp(con, parameters(pol, as_of_ts, as_of_date), pol)
+        with _quiet():
+            import great_expectations as gx
+            result.gx_version = gx.__version__
+            try:
+                gxr = DuckDBGX(con)
+            except GateError as e:
+                result.errors.append(str(e))
+            except Exception as e:
+                result.errors.append(f"great_expectations {gx.__version__} cannot run on DuckDB: "
+                                     f"{_first_line(e)}")
+            if gxr is not None:
+                for where, suite in runnable:
+                    try:
+                        _run_suite(gxr, where, suite, pol, present, setup, as_of_ts, as_of_date,
+                                   result)
+                    except Exception as e:     # never a bare traceback: the suite cannot run
+                        result.errors.append(f"{where}: cannot run: {_first_line(e)}")
+    finally:
+        if gxr is not None:
+            gxr.close()
+        con.close()
+    result.seconds = round(time.perf_counter() - started, 3)
+    if junit is not None:
+        result.junit = write_junit(result, Path(junit))
+    if docs is not None:
+        result.docs = write_docs(result, Path(docs))
+    return result
+
+
+def _first_line(e: BaseException | str) -> str:
+    """An error's first line, with quoted literals and anything that looks personal masked
+    (a DuckDB conversion error quotes the value it could not convert)."""
+    from .masking import scrub
+
+    text = str(e).strip().splitlines()
+    line = text[0] if text else type(e).__name__
+    line = re.sub(r"'[^']*'", "'…'", line)
+    return scrub(line)[:500]
+
+
+def _raised(exc: dict | None) -> str | None:
+    """The message of an exception GX caught, wherever in ``exception_info`` it sits."""
+    if not exc:
+        return None
+    if exc.get("raised_exception"):
+        return str(exc.get("exception_message") or "error")
+    for v in exc.values():
+        if isinstance(v, dict) and v.get("raised_exception"):
+            return str(v.get("exception_message") or "error")
+    return None
+
+
+class _SetUp:
+    """Runs a rule's setup statements (``Rule.setup``, e.g. the free-text candidate scan) once
+    on the gate's connection, bound with the policy's parameters as the audit does."""
+
+    def __init__(self, con, params: dict, policy: Policy):
+        self.con, self.params, self.policy = con, params, policy
+        self.done: dict[str, str | None] = {}
+
+    def __call__(self, rule_id: str) -> str | None:
+        """None when the rule's setup ran (or it has none), else the error."""
+        from .findings import bind
+        from .rules import REGISTRY
+
+        rule = REGISTRY.get(rule_id)
+        if rule is None or rule.setup is None:
+            return None
+        for stmt in rule.setup(self.policy):
+            if stmt not in self.done:
+                try:
+                    self.con.execute(stmt, bind(stmt, self.params))
+                    self.done[stmt] = None
+                except Exception as e:
+                    self.done[stmt] = f"setup of {rule_id} failed: {_first_line(e)}"
+            if self.done[stmt]:
+                return self.done[stmt]
+        return None
+
+
+def _outcome(suite_name: str, e: dict) -> Outcome:
+    m = e["meta"]
+    return Outcome(suite=suite_name, key=m["key"], expectation_type=str(e.get("type")),
+                   rule_id=m["rule_id"], severity=m["severity"], kind=m.get("kind", "rule"),
+                   agrees_with_audit=bool(m.get("agrees_with_audit")), table=m["batch"],
+                   title=m.get("check") or m.get("title", ""), clause=m.get("clause", "") or "",
+                   notes=e.get("notes") or "", subjects=m.get("subjects") or m["batch"])
+
+
+def _run_suite(gxr: DuckDBGX, where: str, suite: dict, pol: Policy, present: dict, setup,
+               as_of: datetime, as_of_date: date, result: GateResult) -> None:
+    from .findings import missing_needs
+    from .rules import Rule
+
+    name = str(suite.get("name") or Path(where).stem)
+    expectations = suite["expectations"]
+    info = {"file": where, "in_json": len(expectations), "loaded": 0, "seconds": 0.0}
+    result.suites[name] = info
+    t0 = time.perf_counter()
+
+    unknown = unknown_types({str(e.get("type")) for e in expectations})
+    if unknown:
+        result.errors.append(f"{where}: unknown expectation type(s) {', '.join(sorted(unknown))} "
+                             f"(great_expectations {gxr.gx.__version__} would drop them silently)")
+        return
+
+    # which expectations run, grouped by the table they run on
+    groups: dict[str, list[tuple[Outcome, dict]]] = {}
+    outcomes = []
+    for e in expectations:
+        o = _outcome(name, e)
+        outcomes.append(o)
+        spec = pol.rules.get(o.rule_id)
+        needs = {t: tuple(c) for t, c in (e["meta"].get("needs") or {}).items()}
+        missing = missing_needs(Rule(o.rule_id, o.table, needs, sql=lambda p: ""), present)
+        if spec is not None and not spec.enabled:
+            o.status, o.message = "disabled", "disabled in the policy"
+        elif missing:
+            o.status, o.message = "not_evaluable", "missing " + ", ".join(missing)
+        elif (failure := setup(o.rule_id)) is not None:
+            o.status, o.message = "error", failure
+        else:
+            try:
+                rendered = render_placeholders(e, as_of, as_of_date)
+            except PrivauditError as err:
+                o.status, o.message = "error", str(err)
+                continue
+            groups.setdefault(o.table, []).append((o, rendered))
+    result.outcomes.extend(outcomes)
+
+    for table, items in groups.items():
+        dicts = [d for _, d in items]
+        try:
+            gx_suite = gxr.suite(f"{name}:{table}", dicts)
+        except Exception as err:
+            result.errors.append(f"{where}: the expectations on {table} cannot be loaded: "
+                                 f"{_first_line(err)}")
+            for o, _ in items:
+                o.status, o.message = "error", "suite cannot be loaded"
+            continue
+        info["loaded"] += len(gx_suite.expectations)
+        if len(gx_suite.expectations) != len(dicts):
+            result.errors.append(f"{where}: {len(dicts)} expectations on {table} in the JSON, "
+                                 f"{len(gx_suite.expectations)} loaded by great_expectations")
+            for o, _ in items:
+                o.status, o.message = "error", "not every expectation was loaded"
+            continue
+        try:
+            run = gxr.batch(table).validate(gx_suite, result_format=RESULT_FORMAT)
+        except Exception as err:
+            for o, _ in items:
+                o.status, o.message = "error", _first_line(err)
+            continue
+        by_key = {o.key: o for o, _ in items}
+        seen = set()
+        for r in run.results:
+            key = (r.expectation_config.meta or {}).get("key")
+            o = by_key.get(key)
+            if o is None:
+                continue
+            seen.add(key)
+            raised = _raised(r.exception_info)
+            if raised is not None:
+                o.status, o.message = "error", _first_line(raised)
+                continue
+            res = r.result or {}
+            if o.expectation_type == "unexpected_rows_expectation":
+                count = res.get("observed_value")
+            else:
+                count = res.get("unexpected_count")
+                if count is None and res.get("element_count") == 0:
+                    count = 0           # GX reports no count on an empty table
+            if not isinstance(count, int):
+                o.status, o.message = "error", "great_expectations returned no failing-row count"
+                continue
+            o.failing_rows = int(count)
+            o.status = "passed" if r.success else "failed"
+            if r.success and count:      # success with failing rows would be a mostly= threshold
+                o.message = f"{count} failing rows within the expectation's tolerance"
+        for o, _ in items:
+            if o.key not in seen:
+                o.status, o.message = "error", "no result from great_expectations"
+    info["seconds"] = round(time.perf_counter() - t0, 3)
+
+
+# ---------------------------------------------------------------- JUnit and HTML
+
+def write_junit(result: GateResult, path: Path) -> Path:
+    """JUnit XML: one testsuite per suite, one testcase per expectation; a ``failure`` for each
+    failed expectation at or above fail_on (with its failing-row count), an ``error`` for each
+    expectation or suite that could not run, ``skipped`` for not evaluable or disabled ones.
+    Failed expectations below fail_on pass, with the count in ``system-out``."""
+    root = ET.Element("testsuites", name="privaudit gate")
+    by_suite: dict[str, list[Outcome]] = {}
+    for o in result.outcomes:
+        by_suite.setdefault(o.suite, []).append(o)
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for name, outs in by_suite.items():
+        s = ET.SubElement(root, "testsuite", name=name)
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        for o in outs:
+            counts["tests"] += 1
+            tc = ET.SubElement(s, "testcase", classname=f"{name}.{o.table}",
+                               name=f"{o.key} {o.expectation_type}")
+            tc.set("time", "0")
+            props = ET.SubElement(tc, "properties")
+            for k, v in (("rule_id", o.rule_id), ("severity", o.severity), ("kind", o.kind),
+                         ("failing_rows", "" if o.failing_rows is None else str(o.failing_rows))):
+                ET.SubElement(props, "property", name=k, value=v)
+            if o.status == "failed" and result.at_or_above(o.severity, result.fail_on):
+                counts["failures"] += 1
+                f = ET.SubElement(tc, "failure", type=o.severity,
+                                  message=f"{o.rule_id} {o.severity}: {_rows(o.failing_rows)}")
+                f.text = f"{o.title}\n{o.notes}"
+            elif o.status == "failed":
+                out = ET.SubElement(tc, "system-out")
+                out.text = (f"{o.rule_id} {o.severity}: {_rows(o.failing_rows)} "
+                            f"(below --fail-on {result.fail_on})")
+            elif o.status == "error":
+                counts["errors"] += 1
+                ET.SubElement(tc, "error", message=o.message or "error")
+            elif o.status in ("not_evaluable", "disabled"):
+                counts["skipped"] += 1
+                ET.SubElement(tc, "skipped", message=o.message or o.status)
+        for k, v in counts.items():
+            s.set(k, str(v))
+            totals[k] += v
+        s.set("time", str((result.suites.get(name) or {}).get("seconds", 0)))
+    if result.errors:
+        s = ET.SubElement(root, "testsuite", name="privaudit.suites", tests=str(len(result.errors)),
+                          failures="0", errors=str(len(result.errors)), skipped="0")
+        for i, e in enumerate(result.errors, 1):
+            tc = ET.SubElement(s, "testcase", classname="privaudit.suites", name=f"suite problem {i}")
+            ET.SubElement(tc, "error", message=e)
+        totals["tests"] += len(result.errors)
+        totals["errors"] += len(result.errors)
+    for k, v in totals.items():
+        root.set(k, str(v))
+    root.set("time", str(result.seconds))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color:#1b1b1b}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th{background:#f4f4f4}.passed{color:#1a7f37}.failed{color:#b42318;font-weight:600}
+.warn{color:#9a6700}.error{color:#b42318}.skip{color:#666}
+.num{text-align:right;font-variant-numeric:tabular-nums}code{font-size:.85rem}
+.summary{padding:.6rem .8rem;background:#f4f4f4;border-left:4px solid #888}
+"""
+
+
+def write_docs(result: GateResult, folder: Path) -> Path:
+    """The gate's own Data Docs: ``index.html`` (self-contained: inline CSS, no scripts, nothing
+    loaded from the internet) and ``gate.json``. Only rule ids, titles, severities, statuses and
+    counts are shown: never a data value."""
+    folder.mkdir(parents=True, exist_ok=True)
+    esc = html.escape
+    rows_by_suite: dict[str, list[str]] = {}
+    for o in result.outcomes:
+        if o.status == "failed":
+            cls = "failed" if result.at_or_above(o.severity, result.fail_on) else "warn"
+            label = "failed" if cls == "failed" else f"failed (below {result.fail_on})"
+        elif o.status == "passed":
+            cls, label = "passed", "passed"
+        elif o.status == "error":
+            cls, label = "error", "error"
+        else:
+            cls, label = "skip", o.status.replace("_", " ")
+        count = "" if o.failing_rows is None else str(o.failing_rows)
+        rows_by_suite.setdefault(o.suite, []).append(
+            f"<tr><td>{esc(o.rule_id)}</td><td>{esc(o.severity)}</td><td>{esc(o.kind)}"
+            f"{' (agrees with audit)' if o.agrees_with_audit else ''}</td><td>{esc(o.table)}</td>"
+            f"<td>{esc(o.title)}</td><td><code>{esc(o.expectation_type)}</code></td>"
+            f"<td class=\"{cls}\">{esc(label)}</td><td class=\"num\">{esc(count)}</td>"
+            f"<td>{esc(o.message)}</td></tr>")
+    parts = [
+        "<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        f"<title>privaudit gate {esc(result.as_of_date.isoformat())}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>privaudit data-quality gate, as of {esc(result.as_of_date.isoformat())}</h1>",
+        f"<p class=\"summary\">{esc(result.summary())}</p>",
+        f"<p>Suites: {esc(result.source)}. Great Expectations {esc(result.gx_version)}, "
+        f"privaudit {esc(__version__)}. Counts are failing rows (all of them); no data values "
+        f"are shown. Exit codes: 0 nothing at or above {esc(result.fail_on)} failed, 1 something "
+        f"did, 2 a suite could not run.</p>",
+    ]
+    if result.errors:
+        parts.append("<h2>Suites that could not run</h2><ul>")
+        parts.extend(f"<li class=\"error\">{esc(e)}</li>" for e in result.errors)
+        parts.append("</ul>")
+    head = ("<tr><th>rule</th><th>severity</th><th>kind</th><th>table</th><th>title</th>"
+            "<th>expectation</th><th>status</th><th>failing rows</th><th>note</th></tr>")
+    for name, rows in rows_by_suite.items():
+        parts.append(f"<h2>{esc(name)}</h2><table>{head}{''.join(rows)}</table>")
+    parts.append("</body></html>\n")
+    page = folder / "index.html"
+    page.write_text("\n".join(parts), encoding="utf-8")
+    (folder / "gate.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n",
+                                      encoding="utf-8")
+    return page
