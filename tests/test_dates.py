@@ -141,3 +141,13 @@ def test_bad_time_zone_names_are_refused():
         dates.install(duckdb.connect(), "Mars/Olympus")
     with pytest.raises(PolicyError, match="invalid"):
         dates.install(duckdb.connect(), "UTC'; DROP TABLE x; --")
+
+
+def test_next_working_day_table_agrees_with_the_sql_computation(con):
+    rows = con.execute(
+        "SELECT d::DATE, next_working_day(d::DATE), _next_working_day_computed(d::DATE) "
+        "FROM range(DATE '2023-12-01', DATE '2027-01-15', INTERVAL 1 DAY) t(d)").fetchall()
+    assert len(rows) > 1100
+    assert all(a == b for _, a, b in rows)
+    # outside the table's years the SQL computation answers
+    assert one(con, "SELECT next_working_day(DATE '2150-12-25')") == date(2150, 12, 28)

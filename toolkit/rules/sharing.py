@@ -87,22 +87,23 @@ register(Rule(
 
 
 def allowed_fields_cte() -> str:
-    """Per transfer: the fields allowed (valid agreements' lists, else the category default)."""
+    """Per transfer: the fields allowed (valid agreements' lists, else the category default),
+    worked out once per recipient and day rather than per transfer."""
     return f"""
     t AS ({TRANSFERS}),
+    days AS (SELECT DISTINCT recipient_id, d FROM t),
     agreed AS (
-        SELECT t.transfer_id, flatten(list(a.allowed_fields) FILTER (WHERE len(a.allowed_fields) > 0))
-                   AS fields,
-               count(a.agreement_id) AS valid_agreements
-        FROM t LEFT JOIN recipient_agreements a
-          ON a.recipient_id = t.recipient_id AND {valid_on('a', 't.d')}
-        GROUP BY t.transfer_id),
+        SELECT days.recipient_id, days.d,
+               flatten(list(a.allowed_fields) FILTER (WHERE len(a.allowed_fields) > 0)) AS fields
+        FROM days LEFT JOIN recipient_agreements a
+          ON a.recipient_id = days.recipient_id AND {valid_on('a', 'days.d')}
+        GROUP BY days.recipient_id, days.d),
     defaults AS (SELECT category, list(field) AS fields FROM policy_default_fields GROUP BY category),
     x AS (
         SELECT t.*, CASE WHEN len(ag.fields) > 0 THEN ag.fields ELSE coalesce(df.fields, []) END
                         AS allowed,
                CASE WHEN len(ag.fields) > 0 THEN 'agreement' ELSE 'category default' END AS allowed_by
-        FROM t JOIN agreed ag USING (transfer_id) LEFT JOIN defaults df USING (category))"""
+        FROM t JOIN agreed ag USING (recipient_id, d) LEFT JOIN defaults df USING (category))"""
 
 
 def shr_003(policy: Policy) -> str:
