@@ -29,6 +29,8 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 # Benchmarks are measured, not asserted: results go to benchmarks/results/ and docs/benchmarks.md
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.free_text
+	$(BIN)/python -m benchmarks.scale
+	$(BIN)/python -m benchmarks.report
 
 # regenerate expectations/ after changing the policy or a rule (a test fails until you do)
 suites: $(STAMP)

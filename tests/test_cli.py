@@ -83,13 +83,17 @@ def test_generate_and_demo_commands(tmp_path):
     assert res.exit_code == 2 and "--as-of" in res.output
     res = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--customers", "300"])
     assert res.exit_code == 0, res.output
-    assert "3. audited 25 rules" in res.output
-    assert (tmp_path / "demo" / "findings" / "findings.csv").exists()
+    assert "3. audited 25 rules" in res.output and "5. report: 7 notebooks, all ok" in res.output
+    assert f"Report: {(tmp_path / 'demo' / 'index.html').resolve()}" in res.output
+    assert (tmp_path / "demo" / "audit" / "findings.csv").exists()
 
 
 def test_gate_and_suites_commands(tmp_path):
-    runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--customers", "300"])
+    from toolkit.generate import generate
+    import toolkit
+    generate(tmp_path / "exports", customers=300, seed=5)
     db = tmp_path / "d" / "audit.duckdb"
+    toolkit.load(tmp_path / "exports", db=db)
     res = runner.invoke(app, ["gate", "--db", str(db), "--as-of", "2026-10-31",
                               "--junit", str(tmp_path / "j.xml"), "--docs", str(tmp_path / "docs")])
     assert res.exit_code == 1, res.output

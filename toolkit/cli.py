@@ -237,36 +237,94 @@ def demo(
     seed: int = typer.Option(0, "--seed"),
     as_of: str = typer.Option("2026-10-31", "--as-of"),
 ):
-    """Generate a demo shop, load it into a fresh database and audit it."""
+    """Generate a demo shop, then run the scheduled job on it: load, audit, gate, report."""
     from datetime import date
 
-    from .findings import audit as run_audit
     from .generate import generate as gen
-    from .ingest import load as load_export
+    from .pipeline import run as run_job
 
-    exports, db, findings_dir = out_dir / "exports", out_dir / "audit.duckdb", out_dir / "findings"
+    exports = out_dir / "exports"
     try:
-        for leftover in (db, Path(f"{db}.wal")):
+        for leftover in (out_dir / "audit.duckdb", out_dir / "audit.duckdb.wal"):
             leftover.unlink(missing_ok=True)
         with progress_reporter() as progress:
-            say = progress or (lambda _m: None)
-            say(f"generating {customers:,} customers")
+            if progress:
+                progress(f"generating {customers:,} customers")
             gen(exports, customers=customers, seed=seed, as_of=date.fromisoformat(as_of))
-            say("loading")
-            loaded = load_export(exports, db=db, progress=progress)
-            res = run_audit(db, as_of, out=findings_dir, progress=progress)
+            res = run_job(exports, as_of, out_dir, progress=progress)
     except PrivauditError as e:
         fail(e)
-    out.print(f"1. generated a demo shop ({customers:,} customers, seed {seed}) in {exports}")
-    out.print(f"2. loaded {loaded.rows_loaded:,} rows into {db} ({loaded.rows_rejected:,} rejected)")
-    out.print(f"3. audited {len(res.rules)} rules as of {res.as_of_date}: {len(res.findings):,} "
-              f"findings in {findings_dir}/findings.csv (rules.csv, manifest.json)")
-    by_rule = {}
-    for f in res.findings:
-        by_rule[f["rule_id"]] = by_rule.get(f["rule_id"], 0) + 1
-    out.print("   " + ", ".join(f"{k} {v}" for k, v in by_rule.items()))
-    out.print("The notebooks, the HTML report and the Great Expectations gate are not built yet: "
-              "this demo stops at the findings.")
+    _print_run(res, f"generated a demo shop ({customers:,} customers, seed {seed}) in {exports}")
+    # the demo's purpose is the report; the planted violations make the gate fail on purpose
+    raise typer.Exit(0 if res.exit_code in (0, 1) else res.exit_code)
+
+
+def _print_run(res, first: str | None = None) -> None:
+    steps = [first] if first else []
+    steps += [
+        f"loaded {res.load.rows_loaded:,} rows into {res.db} ({res.load.rows_rejected:,} rejected)",
+        f"audited {len(res.audit.rules)} rules as of {res.audit.as_of_date}: "
+        f"{len(res.audit.findings):,} findings in {res.out_dir / 'audit'}",
+        f"gate: {res.gate.summary()}",
+        f"report: {len(res.report.notebooks)} notebooks, "
+        f"{'all ok' if not res.report.failed else str(len(res.report.failed)) + ' failed'}",
+    ]
+    for i, line in enumerate(steps, 1):
+        out.print(f"{i}. {line}", markup=False, soft_wrap=True)
+    for p in res.problems:
+        err.print(f"problem: {p}", markup=False, soft_wrap=True)
+    out.print(f"Report: {res.index.resolve()}", markup=False, soft_wrap=True)
+
+
+@app.command()
+def report(
+    db: Path = typer.Option(Path("data/audit.duckdb"), "--db", help="Database built by 'privaudit load'."),
+    as_of: str = typer.Option(..., "--as-of", help="Audit date (YYYY-MM-DD) or ISO timestamp."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for the executed notebooks and index.html."),
+    policy: Optional[Path] = typer.Option(None, "--policy"),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Report a stored audit run "
+                                         "(default: audit once now)."),
+    reveal: bool = typer.Option(False, "--reveal", help="Unmasked evidence (authorised "
+                                "investigations only; the run is not stored)."),
+):
+    """Execute the audit notebooks with papermill and write the HTML report (exit 1 if one failed)."""
+    from .report import report as make_report
+
+    try:
+        with progress_reporter() as progress:
+            res = make_report(db, as_of, out_dir, policy=policy, reveal=reveal, run_id=run_id,
+                              progress=progress)
+    except PrivauditError as e:
+        fail(e)
+    for m in res.messages():
+        err.print(m, markup=False, soft_wrap=True)
+    if reveal:
+        err.print("warning: --reveal: the report shows unmasked personal data", markup=False)
+    out.print(f"Report: {res.index.resolve()}", markup=False, soft_wrap=True)
+    raise typer.Exit(res.exit_code)
+
+
+@app.command("run")
+def run_cmd(
+    export_dir: Path = typer.Argument(..., help="Folder with one file per table."),
+    as_of: str = typer.Option(..., "--as-of", help="Audit date (YYYY-MM-DD) or ISO timestamp."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for the database, findings, gate and report."),
+    db: Optional[Path] = typer.Option(None, "--db", help="Database (default: OUT/audit.duckdb)."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping"),
+    policy: Optional[Path] = typer.Option(None, "--policy"),
+    fail_on: str = typer.Option("S2", "--fail-on"),
+):
+    """The scheduled job: load, audit, gate, report. Exit code as the gate (0, 1, 2)."""
+    from .pipeline import run as run_job
+
+    try:
+        with progress_reporter() as progress:
+            res = run_job(export_dir, as_of, out_dir, db=db, mapping=mapping, policy=policy,
+                          fail_on=fail_on, progress=progress)
+    except PrivauditError as e:
+        fail(e)
+    _print_run(res)
+    raise typer.Exit(res.exit_code)
 
 
 @app.command("rules")

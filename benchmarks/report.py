@@ -1,0 +1,105 @@
+"""Turn benchmarks/results/*.json into the tables of docs/benchmarks.md.
+
+    python -m benchmarks.report
+
+The figures between the ``<!-- bench:... -->`` markers of docs/benchmarks.md are rewritten from
+the latest results; the prose around them is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+DOC = HERE.parent / "docs" / "benchmarks.md"
+
+
+def _mb(x: float) -> str:
+    return f"{x:,.0f} MB"
+
+
+def free_text_table(r: dict) -> str:
+    t, d, p = r["toolkit"], r["toolkit_detection"], r["presidio"]
+    lines = [
+        f"Machine: {r['machine']['cores']} cores, Python {r['machine']['python']}; "
+        f"{r['messages']:,} messages ({r['planted_cards']:,} planted cards, "
+        f"{r['planted_ibans']:,} planted IBANs); Presidio on the first {r['presidio_sample']:,}.",
+        "",
+        "| | messages | scan time | messages/s | process wall | CPU | peak RSS | card recall | IBAN recall |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| toolkit, detection (SQL, hits fetched) | {r['messages']:,} | {d['scan_s']:.2f} s | "
+        f"{d['messages_per_s']:,} | {d['wall_s']:.2f} s | {d['cpu_s']:.2f} s | {_mb(d['peak_rss_mb'])} | "
+        f"{t['recall_cards_all']:.0%} | {t['recall_ibans_all']:.0%} |",
+        f"| toolkit, end to end (masked findings) | {r['messages']:,} | {t['scan_s']:.2f} s | "
+        f"{t['messages_per_s']:,} | {t['wall_s']:.2f} s | {t['cpu_s']:.2f} s | {_mb(t['peak_rss_mb'])} | "
+        f"{t['recall_cards_sample']:.0%} (sample) | {t['recall_ibans_sample']:.0%} (sample) |",
+        f"| Presidio pattern recognizers | {r['presidio_sample']:,} | {p['scan_s']:.2f} s | "
+        f"{p['messages_per_s']:,} | {p['wall_s']:.2f} s | {p['cpu_s']:.2f} s | {_mb(p['peak_rss_mb'])} | "
+        f"{p['recall_cards_sample']:.0%} | {p['recall_ibans_sample']:.0%} |",
+        "",
+        f"Speed-up over Presidio: **{r['speedup_detection']}x** (detection), "
+        f"**{r['speedup_end_to_end']}x** (end to end).",
+    ]
+    return "\n".join(lines)
+
+
+def scale_table(r: dict) -> str:
+    lines = [f"Machine: {r['machine']['cores']} cores, Python {r['machine']['python']}; as of {r['as_of']}.", ""]
+    for s in r["sizes"]:
+        st = s["stages"]
+        lines += [f"### {s['customers']:,} customers: {s['rows']:,} rows, {s['export_mb']:,} MB of exports", "",
+                  "| stage | wall | CPU | peak RSS | rows/s |", "|---|---|---|---|---|"]
+        for key, label in (("floor", "floor: DuckDB count(*) of every file"), ("load", "load"),
+                           ("audit", "audit (25 rules)"), ("audit_five", "audit (5 rules)"),
+                           ("pandas_five", "pandas reference (5 rules)"), ("gate", "gate"),
+                           ("report", "report")):
+            if key not in st:
+                continue
+            v = st[key]
+            rps = f"{s['rows'] / v['wall_s']:,.0f}" if key in ("floor", "load") else ""
+            lines.append(f"| {label} | {v['wall_s']:.1f} s | {v['cpu_s']:.1f} s | {_mb(v['peak_rss_mb'])} | {rps} |")
+        la = st["load"]["wall_s"] + st["audit"]["wall_s"]
+        lines.append("")
+        lines.append(f"- load + audit = {la:.1f} s = **{la / st['floor']['wall_s']:.1f}x the floor** (target 3x)")
+        if "pandas_five" in st:
+            p = st["pandas_five"]
+            pr = p["result"]
+            ours = st["audit_five"]
+            lines.append(f"- audit of the five rules {ours['wall_s']:.1f} s against pandas {p['wall_s']:.1f} s "
+                         f"(of which reading the tables {pr['read_seconds']:.1f} s, the rules "
+                         f"{pr['rules_seconds']:.1f} s): **{p['wall_s'] / ours['wall_s']:.1f}x** faster "
+                         f"(target 20x); counts agree: {s.get('pandas_agrees')}")
+        lines.append("")
+    if len(r["sizes"]) >= 2:
+        lines.append("Growth (time ratio per 10x data, target at most 12x):")
+        lines.append("")
+        for a, b in zip(r["sizes"], r["sizes"][1:]):
+            for key in ("load", "audit"):
+                ratio = b["stages"][key]["wall_s"] / a["stages"][key]["wall_s"]
+                lines.append(f"- {key} {a['customers']:,} -> {b['customers']:,}: {ratio:.1f}x")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def replace_block(doc: str, name: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- bench:{name}:begin -->\n).*?(<!-- bench:{name}:end -->)", re.S)
+    if not pattern.search(doc):
+        raise SystemExit(f"{DOC}: no bench:{name} markers")
+    return pattern.sub(lambda m: m.group(1) + body.rstrip() + "\n" + m.group(2), doc)
+
+
+def main() -> None:
+    doc = DOC.read_text(encoding="utf-8")
+    if (RESULTS / "free_text.json").exists():
+        doc = replace_block(doc, "free_text", free_text_table(json.loads((RESULTS / "free_text.json").read_text())))
+    if (RESULTS / "scale.json").exists():
+        doc = replace_block(doc, "scale", scale_table(json.loads((RESULTS / "scale.json").read_text())))
+    DOC.write_text(doc, encoding="utf-8")
+    print(f"updated {DOC}")
+
+
+if __name__ == "__main__":
+    main()
