@@ -280,12 +280,17 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
     # is read back for the rejected rows alone.
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _typed AS "
-        f"WITH v AS (SELECT _row, {', '.join(inner + raws)} FROM _stg), "
-        f"e AS (SELECT {keep}, {errs_sql} AS _errs FROM v) "
-        + (f"SELECT *, CASE WHEN len(_errs) = 0 THEN min(_row) FILTER (WHERE len(_errs) = 0) "
-           f"OVER (PARTITION BY \"{pk}\") END AS _first FROM e" if pk in resolved else
-           "SELECT *, NULL::BIGINT AS _first FROM e"),
+        f"WITH v AS (SELECT _row, {', '.join(inner + raws)} FROM _stg) "
+        f"SELECT {keep}, {errs_sql} AS _errs FROM v",
         p.values)
+    # duplicate keys: the (usually empty) list of keys seen twice, with the row that keeps them
+    con.execute("CREATE OR REPLACE TEMP TABLE _dups (k VARCHAR, first_row BIGINT)")
+    if pk in resolved:
+        con.execute(f'INSERT INTO _dups SELECT "{pk}", min(_row) FROM _typed WHERE len(_errs) = 0 '
+                    f'GROUP BY "{pk}" HAVING count(*) > 1')
+    dup = (f'EXISTS (SELECT 1 FROM _dups d WHERE d.k = t."{pk}" AND d.first_row <> t._row)'
+           if pk in resolved else "false")
+    ok = f"len(t._errs) = 0 AND NOT {dup}"
     # rejects: parse failures from staging, then typing errors and duplicate keys with their raw
     # record (the original JSON line, or the CSV/Parquet values as a JSON object)
     names = _Params()
@@ -297,8 +302,10 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
     con.execute(
         "INSERT INTO _stg_rej SELECT t._row, CASE WHEN len(t._errs) > 0 THEN "
         f"array_to_string(t._errs, '; ') ELSE 'duplicate primary key {pk} (first at row ' "
-        f"|| t._first || ')' END, {raw_expr} "
-        "FROM _typed t JOIN _stg s USING (_row) WHERE len(t._errs) > 0 OR t._row <> t._first",
+        f"|| (SELECT d.first_row FROM _dups d WHERE d.k = t.\"{pk}\") || ')' END, {raw_expr} "
+        f"FROM _typed t JOIN _stg s USING (_row) WHERE NOT ({ok})" if pk in resolved else
+        f"INSERT INTO _stg_rej SELECT t._row, array_to_string(t._errs, '; '), {raw_expr} "
+        f"FROM _typed t JOIN _stg s USING (_row) WHERE len(t._errs) > 0",
         names.values)
     con.execute("DROP TABLE _stg")
     cols = [c.name for c in present] + [name for name, _ in extras]
@@ -307,8 +314,8 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
     for name, _ in extras:
         con.execute(f'ALTER TABLE "{t.name}" ADD COLUMN "{name}" VARCHAR')
     collist = ", ".join(f'"{c}"' for c in cols)
-    con.execute(f'INSERT INTO "{t.name}" ({collist}) SELECT {collist} FROM _typed '
-                f"WHERE len(_errs) = 0 AND _row = _first ORDER BY _row")
+    con.execute(f'INSERT INTO "{t.name}" ({collist}) SELECT {collist} FROM _typed t '
+                f"WHERE {ok} ORDER BY _row")
     con.execute("DELETE FROM rejected_rows WHERE table_name = $1", [t.name])
     con.execute("INSERT INTO rejected_rows SELECT $1, $2, _row, reason, raw FROM _stg_rej "
                 "ORDER BY _row", [t.name, src.name])
@@ -317,16 +324,15 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
     rejected = con.execute("SELECT count(*) FROM _stg_rej").fetchone()[0]
     notes: dict = {}
     naive_total = future = 0
-    ok = "len(_errs) = 0 AND _row = _first"
     if naive_flags:
         counts = con.execute("SELECT " + ", ".join(
-            f"count_if(\"_naive_{n}\" AND {ok})" for n in naive_flags) + " FROM _typed").fetchone()
+            [f"count_if(\"_naive_{n}\")" for n in naive_flags]
+            + ["count_if(" + " OR ".join(f"coalesce(\"_naive_{n}\", false)" for n in naive_flags)
+               + ")"]) + f" FROM _typed t WHERE {ok}").fetchone()
         per_col = {n: int(k) for n, k in zip(naive_flags, counts) if k}
         if per_col:
             notes["naive_timestamps"] = per_col
-        naive_total = con.execute("SELECT count_if(" + " OR ".join(
-            f"coalesce(\"_naive_{n}\", false)" for n in naive_flags) + f" AND {ok}) FROM _typed"
-        ).fetchone()[0]
+        naive_total = counts[-1]
     if t.event_time and t.event_time in resolved:
         future = con.execute(f'SELECT count(*) FROM "{t.name}" WHERE "{t.event_time}" > $1',
                              [now_utc]).fetchone()[0]
@@ -352,6 +358,7 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
         notes["cp1252_lines"] = src.fallback_lines
     drop_stage(con)
     con.execute("DROP TABLE IF EXISTS _typed")
+    con.execute("DROP TABLE IF EXISTS _dups")
     return FileResult(
         table=t.name, file=src.name, format=src.format + (".gz" if src.compressed else ""),
         encoding=src.encoding, delimiter=src.delimiter, sha256=src.sha256, bytes=src.size,

@@ -18,6 +18,7 @@ import csv
 import gzip
 import hashlib
 import io
+import json
 import os
 import re
 import zlib
@@ -389,17 +390,27 @@ def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
                 "FROM _lines_raw ORDER BY rowid", {"b": _first_rowid(con, "_lines_raw")})
     con.execute("DROP TABLE _lines_raw")
     con.execute("DELETE FROM _lines WHERE line IS NULL OR trim(line) = ''")
+    # one parse to sort out what is not a JSON object (try() turns a parse error into NULL)
     con.execute(
-        "INSERT INTO _stg_rej SELECT _row, CASE WHEN NOT json_valid(line) THEN 'invalid JSON' "
-        "ELSE 'not a JSON object' END, line FROM _lines "
-        "WHERE NOT json_valid(line) OR (CASE WHEN json_valid(line) THEN json_type(line) END) "
-        "<> 'OBJECT'")
+        "INSERT INTO _stg_rej SELECT _row, CASE WHEN t IS NULL THEN 'invalid JSON' "
+        "ELSE 'not a JSON object' END, line FROM (SELECT _row, line, try(json_type(line)) AS t "
+        "FROM _lines) WHERE t IS DISTINCT FROM 'OBJECT'")
     con.execute("DELETE FROM _lines WHERE _row IN (SELECT _row FROM _stg_rej)")
     keys = [r[0] for r in con.execute(
         "SELECT k FROM (SELECT unnest(json_keys(line)) AS k, _row FROM _lines) "
         "GROUP BY k ORDER BY min(_row), k").fetchall()]
-    # Keys are bound as JSON paths ($."key"), never formatted into the SQL text.
-    if keys:
+    lower = [k.lower() for k in keys]
+    if keys and len(set(lower)) == len(lower):
+        # one more parse turns each line into a struct of text values (the key names travel as a
+        # bound JSON structure; fields are taken by position)
+        spec = json.dumps({k: "VARCHAR" for k in keys})
+        exprs = ", ".join(f"struct_extract_at(r, {i + 1}) AS s{i}" for i in range(len(keys)))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT _row, {exprs}, _raw FROM "
+                    f"(SELECT _row, from_json(line, $1) AS r, line AS _raw FROM _lines) "
+                    f"ORDER BY _row", [spec])
+    elif keys:
+        # keys that differ only in case ("ID" and "id") cannot share a struct: one path each,
+        # bound as JSON paths ($."key"), never formatted into the SQL text
         exprs = ", ".join(f"json_extract_string(line, ${i + 1}) AS s{i}" for i in range(len(keys)))
         params = ['$."' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys]
         con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT _row, {exprs}, line AS _raw "
