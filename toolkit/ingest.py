@@ -28,7 +28,8 @@ import duckdb
 from . import __version__, schema
 from .exceptions import PrivauditError, UnusableInputError
 from .mapping import Mapping, TableMapping, read_mapping
-from .readers import SourceFile, Staged, discover, drop_stage, inspect, read_header, stage
+from .readers import (SourceFile, Staged, discover, drop_raw, drop_stage, inspect, read_header,
+                      stage)
 
 DEFAULT_DB = Path("data/audit.duckdb")
 DEFAULT_TIMEZONE = "Europe/Amsterdam"
@@ -123,7 +124,9 @@ def _sql_list(words: tuple[str, ...]) -> str:
 
 
 def _clean(x: str) -> str:
-    return f"CASE WHEN lower(trim({x})) IN {_sql_list(NULL_TOKENS)} THEN NULL ELSE trim({x}) END"
+    # every null token is short: the length test spares the lower/trim of ordinary values
+    return (f"CASE WHEN length({x}) <= 8 AND lower(trim({x})) IN {_sql_list(NULL_TOKENS)} "
+            f"THEN NULL ELSE trim({x}) END")
 
 
 def _number(c: str, decimal: str | None) -> str:
@@ -156,7 +159,11 @@ def _typed(col: schema.Column, x: str, tm: TableMapping, p: _Params) -> tuple[st
         return (f"CASE WHEN regexp_full_match({n}, '[-+]?[0-9]+(\\.0*)?') THEN "
                 f"TRY_CAST(split_part({n}, '.', 1) AS {col.type}) END"), None
     if col.type.startswith("DECIMAL"):
-        return f"TRY_CAST({_number(c, tm.decimal)} AS {col.type})", None
+        slow = f"TRY_CAST({_number(c, tm.decimal)} AS {col.type})"
+        if tm.decimal == ",":
+            return slow, None
+        # plain "12.50" casts directly; only the rest goes through the separator rewriting
+        return f"coalesce(TRY_CAST({c} AS {col.type}), {slow})", None
     if col.type == schema.LIST_TYPE:
         return (f"CASE WHEN {c} IS NULL THEN NULL "
                 f"WHEN left({c}, 1) IN ('[', '{{') THEN CASE WHEN json_valid({c}) AND "
@@ -179,7 +186,9 @@ def _typed(col: schema.Column, x: str, tm: TableMapping, p: _Params) -> tuple[st
                     f"({c} IS NOT NULL AND {naive})")
         norm = (f"regexp_replace(regexp_replace({c}, '([0-9])\\s+(Z|z|[+-][0-9]{{2}}:?[0-9]{{2}})$', "
                 f"'\\1\\2'), '\\s*(UTC|GMT)$', '+00:00')")
-        return (f"TRY_CAST({norm} AS TIMESTAMPTZ)",
+        # ISO-8601 casts directly; the rewriting (a space before the offset, UTC/GMT) is only
+        # tried on what does not
+        return (f"coalesce(TRY_CAST({c} AS TIMESTAMPTZ), TRY_CAST({norm} AS TIMESTAMPTZ))",
                 f"({c} IS NOT NULL AND NOT regexp_matches({c}, '{OFFSET_RE}'))")
     raise AssertionError(col.type)
 
@@ -299,23 +308,24 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
     else:
         pairs = ", ".join(f"{names(name)}, s.s{i}" for i, name in enumerate(staged.columns))
         raw_expr = f"CAST(json_object({pairs}) AS VARCHAR)" if pairs else "NULL"
-    con.execute(
+    reject_sql = (
         "INSERT INTO _stg_rej SELECT t._row, CASE WHEN len(t._errs) > 0 THEN "
         f"array_to_string(t._errs, '; ') ELSE 'duplicate primary key {pk} (first at row ' "
         f"|| (SELECT d.first_row FROM _dups d WHERE d.k = t.\"{pk}\") || ')' END, {raw_expr} "
         f"FROM _typed t JOIN _stg s USING (_row) WHERE NOT ({ok})" if pk in resolved else
         f"INSERT INTO _stg_rej SELECT t._row, array_to_string(t._errs, '; '), {raw_expr} "
-        f"FROM _typed t JOIN _stg s USING (_row) WHERE len(t._errs) > 0",
-        names.values)
-    con.execute("DROP TABLE _stg")
+        f"FROM _typed t JOIN _stg s USING (_row) WHERE len(t._errs) > 0")
+    if con.execute(f"SELECT count(*) FROM _typed t WHERE NOT ({ok})").fetchone()[0]:
+        con.execute(reject_sql, names.values)
+    drop_raw(con)
     cols = [c.name for c in present] + [name for name, _ in extras]
     con.execute(f'DROP TABLE IF EXISTS "{t.name}"')
     con.execute(schema.ddl(t, [c.name for c in present]))
     for name, _ in extras:
         con.execute(f'ALTER TABLE "{t.name}" ADD COLUMN "{name}" VARCHAR')
     collist = ", ".join(f'"{c}"' for c in cols)
-    con.execute(f'INSERT INTO "{t.name}" ({collist}) SELECT {collist} FROM _typed t '
-                f"WHERE {ok} ORDER BY _row")
+    # _typed is in row order already (every staging table is built in it)
+    con.execute(f'INSERT INTO "{t.name}" ({collist}) SELECT {collist} FROM _typed t WHERE {ok}')
     con.execute("DELETE FROM rejected_rows WHERE table_name = $1", [t.name])
     con.execute("INSERT INTO rejected_rows SELECT $1, $2, _row, reason, raw FROM _stg_rej "
                 "ORDER BY _row", [t.name, src.name])

@@ -177,16 +177,26 @@ def inspect(src: SourceFile, tmpdir: Path, forced_encoding: str | None = None) -
     head = b""
     valid = True
     total = 0
-    for chunk in _stream(src):
-        if total == 0:
-            head = chunk[:65536]
-            _looks_binary(head, src)
-        total += len(chunk)
-        if valid and forced_encoding in (None, "utf-8"):
-            try:
-                dec.decode(chunk)
-            except UnicodeDecodeError:
-                valid = False
+    # A compressed file is written out decompressed on the way: DuckDB then reads plain text in
+    # parallel instead of inflating the stream on one thread (and we inflate it only once).
+    plain = tmpdir / f"{src.table}.plain.{src.format}" if src.compressed else None
+    sink = open(plain, "wb") if plain else None
+    try:
+        for chunk in _stream(src):
+            if total == 0:
+                head = chunk[:65536]
+                _looks_binary(head, src)
+            total += len(chunk)
+            if sink:
+                sink.write(chunk)
+            if valid and forced_encoding in (None, "utf-8"):
+                try:
+                    dec.decode(chunk)
+                except UnicodeDecodeError:
+                    valid = False
+    finally:
+        if sink:
+            sink.close()
     if valid and forced_encoding in (None, "utf-8"):
         try:
             dec.decode(b"", final=True)
@@ -200,13 +210,15 @@ def inspect(src: SourceFile, tmpdir: Path, forced_encoding: str | None = None) -
         _transcode(src, tmpdir, forced_encoding)
     elif valid:
         src.encoding = "utf-8-sig" if bom else "utf-8"
-        if src.compressed and src.format in ("jsonl", "json"):
-            _transcode(src, tmpdir, "utf-8")   # DuckDB's text readers take plain files here
+        if plain:
+            src.readable_path = plain
     elif forced_encoding == "utf-8":
         raise UnusableInputError(f"{src.path}: not valid UTF-8 although the mapping says utf-8")
     else:
         _transcode(src, tmpdir, None)
         src.encoding = "cp1252" if src.utf8_lines == 0 else "utf-8+cp1252"
+    if plain and src.readable_path != plain:
+        plain.unlink(missing_ok=True)
 
 
 def _decode_cp1252(line: bytes) -> str:
@@ -345,24 +357,23 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
     rejected = con.execute("SELECT count(*) FROM _stg_rej").fetchone()[0]
     # Readable records are numbered around the rejected ones: record k of _stg_raw (0-based
     # rowid) is data row k + 1 + (number of rejected rows before it).
+    base = _first_rowid(con, "_stg_raw")
     if rejected:
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _gaps AS SELECT _row - row_number() OVER (ORDER BY _row) "
-            "AS good_before, row_number() OVER (ORDER BY _row) AS n FROM _stg_rej")
-        con.execute(
             "CREATE OR REPLACE TEMP TABLE _stg AS SELECT r.rowid - $b + 1 + coalesce(g.n, 0) AS _row, "
-            "r.* FROM _stg_raw r ASOF LEFT JOIN (SELECT good_before, max(n) AS n FROM _gaps "
-            "GROUP BY good_before) g ON r.rowid - $b + 1 > g.good_before ORDER BY r.rowid",
-            {"b": _first_rowid(con, "_stg_raw")})
+            "r.* FROM _stg_raw r ASOF LEFT JOIN (SELECT good_before, max(n) AS n FROM ("
+            "SELECT _row - row_number() OVER (ORDER BY _row) AS good_before, "
+            "row_number() OVER (ORDER BY _row) AS n FROM _stg_rej) GROUP BY good_before) g "
+            "ON r.rowid - $b + 1 > g.good_before ORDER BY r.rowid", {"b": base})
         con.execute("DROP TABLE _stg_raw")
-        con.execute("DROP TABLE _gaps")
     else:
-        con.execute("CREATE OR REPLACE TEMP TABLE _stg AS SELECT rowid - $b + 1 AS _row, * "
-                    "FROM _stg_raw ORDER BY rowid", {"b": _first_rowid(con, "_stg_raw")})
-        con.execute("DROP TABLE _stg_raw")
+        # no unreadable record: the row number is the row id, no second copy needed
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _stg AS SELECT rowid - {int(base)} + 1 AS _row, * "
+                    f"FROM _stg_raw")
     con.execute("DROP TABLE IF EXISTS _csv_rej_errors")
     con.execute("DROP TABLE IF EXISTS _csv_rej_scans")
-    rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
+    rows = con.execute("SELECT count(*) FROM _stg_raw" if not rejected else
+                       "SELECT count(*) FROM _stg").fetchone()[0]
     return Staged(list(src.header), rows, rejected)
 
 
@@ -450,6 +461,15 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
     return Staged(names, rows, 0)
 
 
-def drop_stage(con: duckdb.DuckDBPyConnection) -> None:
-    for t in ("_stg", "_stg_rej", "_stg_raw", "_lines", "_lines_raw", "_gaps"):
+def drop_raw(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the staged text (``_stg``, a table or a view over ``_stg_raw``), keep the rejects."""
+    is_view = con.execute("SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name = '_stg'"
+                          ).fetchone()[0]
+    con.execute("DROP VIEW IF EXISTS _stg" if is_view else "DROP TABLE IF EXISTS _stg")
+    for t in ("_stg_raw", "_lines", "_lines_raw"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def drop_stage(con: duckdb.DuckDBPyConnection) -> None:
+    drop_raw(con)
+    con.execute("DROP TABLE IF EXISTS _stg_rej")
