@@ -303,8 +303,8 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
     # rejects: parse failures from staging, then typing errors and duplicate keys with their raw
     # record (the original JSON line, or the CSV/Parquet values as a JSON object)
     names = _Params()
-    if "_raw" in _stage_columns(con):
-        raw_expr = "s._raw"
+    if staged.raw_lines:
+        raw_expr = "(SELECT l.line FROM _lines l WHERE l._row = t._row)"
     else:
         pairs = ", ".join(f"{names(name)}, s.s{i}" for i, name in enumerate(staged.columns))
         raw_expr = f"CAST(json_object({pairs}) AS VARCHAR)" if pairs else "NULL"
@@ -374,10 +374,6 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
         encoding=src.encoding, delimiter=src.delimiter, sha256=src.sha256, bytes=src.size,
         rows_read=staged.rows + staged.rejected, rows_loaded=int(loaded), rows_rejected=int(rejected),
         naive_timestamps=int(naive_total), future_timestamps=int(future), notes=notes)
-
-
-def _stage_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [r[0] for r in con.execute("DESCRIBE _stg").fetchall()]
 
 
 def connect(db: str | Path, read_only: bool = False, timezone: str = DEFAULT_TIMEZONE

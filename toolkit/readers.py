@@ -304,11 +304,13 @@ def _count_outside_quotes(line: str, d: str) -> int:
 
 @dataclass
 class Staged:
-    """A staged file: temp table ``_stg`` (``_row`` + ``s0..sN`` VARCHAR) and ``_stg_rej``."""
+    """A staged file: ``_stg`` (``_row`` + ``s0..sN`` VARCHAR) and ``_stg_rej``; for JSON the raw
+    lines stay readable in the view ``_lines`` (``_row``, ``line``)."""
 
     columns: list[str]               # source column names, in the order of s0..sN
     rows: int                        # records staged (readable)
     rejected: int                    # records the parser could not read
+    raw_lines: bool = False          # the raw record of a row is its line in the view _lines
 
 
 def _create_rejects(con: duckdb.DuckDBPyConnection) -> None:
@@ -397,18 +399,18 @@ def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
             "max_line_size = $m, compression = $comp)",
             {"p": path, "m": MAX_FIELD_BYTES,
              "comp": "gzip" if (src.compressed and src.readable_path is None) else "none"})
-    con.execute("CREATE OR REPLACE TEMP TABLE _lines AS SELECT rowid - $b + 1 AS _row, line "
-                "FROM _lines_raw ORDER BY rowid", {"b": _first_rowid(con, "_lines_raw")})
-    con.execute("DROP TABLE _lines_raw")
-    con.execute("DELETE FROM _lines WHERE line IS NULL OR trim(line) = ''")
+    # numbered lines, blank ones skipped (a view: the text is not copied)
+    base = _first_rowid(con, "_lines_raw")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _lines AS SELECT rowid - {int(base)} + 1 AS _row, line "
+                f"FROM _lines_raw WHERE line IS NOT NULL AND trim(line) <> ''")
     # one parse to sort out what is not a JSON object (try() turns a parse error into NULL)
     con.execute(
         "INSERT INTO _stg_rej SELECT _row, CASE WHEN t IS NULL THEN 'invalid JSON' "
         "ELSE 'not a JSON object' END, line FROM (SELECT _row, line, try(json_type(line)) AS t "
         "FROM _lines) WHERE t IS DISTINCT FROM 'OBJECT'")
-    con.execute("DELETE FROM _lines WHERE _row IN (SELECT _row FROM _stg_rej)")
+    good = "FROM _lines WHERE _row NOT IN (SELECT _row FROM _stg_rej)"
     keys = [r[0] for r in con.execute(
-        "SELECT k FROM (SELECT unnest(json_keys(line)) AS k, _row FROM _lines) "
+        f"SELECT k FROM (SELECT unnest(json_keys(line)) AS k, _row {good}) "
         "GROUP BY k ORDER BY min(_row), k").fetchall()]
     lower = [k.lower() for k in keys]
     if keys and len(set(lower)) == len(lower):
@@ -416,22 +418,20 @@ def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
         # bound JSON structure; fields are taken by position)
         spec = json.dumps({k: "VARCHAR" for k in keys})
         exprs = ", ".join(f"struct_extract_at(r, {i + 1}) AS s{i}" for i in range(len(keys)))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT _row, {exprs}, _raw FROM "
-                    f"(SELECT _row, from_json(line, $1) AS r, line AS _raw FROM _lines) "
-                    f"ORDER BY _row", [spec])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT _row, {exprs} FROM "
+                    f"(SELECT _row, from_json(line, $1) AS r {good}) ORDER BY _row", [spec])
     elif keys:
         # keys that differ only in case ("ID" and "id") cannot share a struct: one path each,
         # bound as JSON paths ($."key"), never formatted into the SQL text
         exprs = ", ".join(f"json_extract_string(line, ${i + 1}) AS s{i}" for i in range(len(keys)))
         params = ['$."' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys]
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT _row, {exprs}, line AS _raw "
-                    f"FROM _lines ORDER BY _row", params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT _row, {exprs} {good} ORDER BY _row",
+                    params)
     else:
-        con.execute("CREATE OR REPLACE TEMP TABLE _stg AS SELECT _row, line AS _raw FROM _lines")
-    con.execute("DROP TABLE _lines")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT _row {good} ORDER BY _row")
     rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
     rejected = con.execute("SELECT count(*) FROM _stg_rej").fetchone()[0]
-    return Staged(keys, rows, rejected)
+    return Staged(keys, rows, rejected, raw_lines=True)
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
@@ -466,7 +466,8 @@ def drop_raw(con: duckdb.DuckDBPyConnection) -> None:
     is_view = con.execute("SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name = '_stg'"
                           ).fetchone()[0]
     con.execute("DROP VIEW IF EXISTS _stg" if is_view else "DROP TABLE IF EXISTS _stg")
-    for t in ("_stg_raw", "_lines", "_lines_raw"):
+    con.execute("DROP VIEW IF EXISTS _lines")
+    for t in ("_stg_raw", "_lines_raw"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
