@@ -61,6 +61,32 @@ def floor(export_dir: str) -> dict:
     return {"rows": rows}
 
 
+def duckdb_ctas(export_dir: str, db: str) -> dict:
+    """Stage: DuckDB's own load, for reference: CREATE TABLE AS from each file with its
+    auto-detected types; no validation, no rejects, no time zones, no reconciliation."""
+    import duckdb
+    from toolkit.readers import split_ext
+    for f in (Path(db), Path(db + ".wal")):
+        f.unlink(missing_ok=True)
+    con = duckdb.connect(db)
+    con.execute("SET memory_limit = '1GB'")
+    rows = 0
+    for p in sorted(Path(export_dir).iterdir()):
+        parts = split_ext(p.name) if p.is_file() else None
+        if parts is None:
+            continue
+        fmt = parts[1]
+        reader = {"csv": "read_csv", "jsonl": "read_json", "json": "read_json",
+                  "parquet": "read_parquet"}[fmt]
+        extra = ", format = 'newline_delimited'" if fmt == "jsonl" else ""
+        con.execute(f'CREATE TABLE "{parts[0]}" AS SELECT * FROM {reader}($p{extra})', {"p": str(p)})
+        rows += con.execute(f'SELECT count(*) FROM "{parts[0]}"').fetchone()[0]
+    con.close()
+    for f in (Path(db), Path(db + ".wal")):
+        f.unlink(missing_ok=True)
+    return {"rows": rows}
+
+
 def load(export_dir: str, db: str) -> dict:
     import toolkit
     for f in (Path(db), Path(db + ".wal")):
@@ -102,6 +128,8 @@ def measure_size(customers: int, workdir: Path, skip_report: bool, pandas_max: i
     db = str(workdir / f"audit-{customers}.duckdb")
     stages = {}
     stages["floor"] = measure("floor", "benchmarks.scale:floor", export_dir=str(export))
+    stages["duckdb_ctas"] = measure("duckdb ctas", "benchmarks.scale:duckdb_ctas",
+                                    export_dir=str(export), db=db + ".ctas")
     stages["load"] = measure("load", "benchmarks.scale:load", export_dir=str(export), db=db)
     stages["audit"] = measure("audit", "benchmarks.scale:audit", db=db)
     stages["audit_five"] = measure("audit (5 rules)", "benchmarks.scale:audit", db=db, rules=FIVE)
