@@ -1067,6 +1067,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem}
 .meta{color:#555;font-size:.9rem}table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{border-bottom:1px solid #dde;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#f3f5f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
+td:first-child{white-space:nowrap}
 .sev{display:inline-block;min-width:2.4rem;text-align:center;border-radius:.25rem;color:#fff;
 font-weight:600;padding:0 .3rem}.S1{background:#8e1b1b}.S2{background:#c0392b}
 .S3{background:#d68910}.S4{background:#7f8c8d}.INFO{background:#95a5a6}
