@@ -43,12 +43,9 @@ def shop(customers: int, seed: int = 1) -> Path:
     return folder
 
 
-def floor(export_dir: str) -> dict:
-    """Stage: DuckDB reads every export file once with a bare count(*)."""
-    import duckdb
+def export_files(export_dir: str):
+    """(table, file, DuckDB reader call with its options) of every table file of an export."""
     from toolkit.readers import split_ext
-    con = duckdb.connect()
-    rows = 0
     for p in sorted(Path(export_dir).iterdir()):
         parts = split_ext(p.name) if p.is_file() else None
         if parts is None:
@@ -57,7 +54,15 @@ def floor(export_dir: str) -> dict:
         reader = {"csv": "read_csv", "jsonl": "read_json", "json": "read_json",
                   "parquet": "read_parquet"}[fmt]
         extra = ", format = 'newline_delimited'" if fmt == "jsonl" else ""
-        rows += con.execute(f"SELECT count(*) FROM {reader}($p{extra})", {"p": str(p)}).fetchone()[0]
+        yield parts[0], str(p), f"{reader}($p{extra})"
+
+
+def floor(export_dir: str) -> dict:
+    """Stage: DuckDB reads every export file once with a bare count(*)."""
+    import duckdb
+    con = duckdb.connect()
+    rows = sum(con.execute(f"SELECT count(*) FROM {call}", {"p": path}).fetchone()[0]
+               for _, path, call in export_files(export_dir))
     return {"rows": rows}
 
 
@@ -65,22 +70,14 @@ def duckdb_ctas(export_dir: str, db: str) -> dict:
     """Stage: DuckDB's own load, for reference: CREATE TABLE AS from each file with its
     auto-detected types; no validation, no rejects, no time zones, no reconciliation."""
     import duckdb
-    from toolkit.readers import split_ext
     for f in (Path(db), Path(db + ".wal")):
         f.unlink(missing_ok=True)
     con = duckdb.connect(db)
     con.execute("SET memory_limit = '1GB'")
     rows = 0
-    for p in sorted(Path(export_dir).iterdir()):
-        parts = split_ext(p.name) if p.is_file() else None
-        if parts is None:
-            continue
-        fmt = parts[1]
-        reader = {"csv": "read_csv", "jsonl": "read_json", "json": "read_json",
-                  "parquet": "read_parquet"}[fmt]
-        extra = ", format = 'newline_delimited'" if fmt == "jsonl" else ""
-        con.execute(f'CREATE TABLE "{parts[0]}" AS SELECT * FROM {reader}($p{extra})', {"p": str(p)})
-        rows += con.execute(f'SELECT count(*) FROM "{parts[0]}"').fetchone()[0]
+    for table, path, call in export_files(export_dir):
+        con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM {call}', {"p": path})
+        rows += con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
     con.close()
     for f in (Path(db), Path(db + ".wal")):
         f.unlink(missing_ok=True)
