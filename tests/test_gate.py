@@ -450,3 +450,8 @@ def test_missing_database_is_refused(tmp_path):
 
     with pytest.raises(PrivauditError, match="database not found"):
         gate(tmp_path / "nope.duckdb", AS_OF)
+
+
+def test_gx_analytics_are_off(gate_run):
+    import os
+    assert os.environ.get("GX_ANALYTICS_ENABLED") == "False"
