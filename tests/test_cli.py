@@ -107,3 +107,12 @@ def test_gate_and_suites_commands(tmp_path):
     assert res.exit_code == 0 and "up to date" in res.output
     res = runner.invoke(app, ["suites", "--out", str(tmp_path / "sx")])
     assert res.exit_code == 0 and (tmp_path / "sx" / "retention.json").exists()
+
+
+def test_messages_with_square_brackets_are_printed_as_they_are(tmp_path):
+    odd = tmp_path / "export [2026]"
+    res = runner.invoke(app, ["load", str(odd), "--db", str(tmp_path / "a.duckdb")])
+    assert res.exit_code == 2 and f"{odd}: export folder not found" in res.output
+    write_files(odd, {"customers.csv": "customer_id\nc1\n"})
+    res = runner.invoke(app, ["load", str(odd), "--db", str(tmp_path / "a.duckdb")])
+    assert res.exit_code == 0 and "export [2026]" in res.output

@@ -14,7 +14,9 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .exceptions import PrivauditError
@@ -52,7 +54,7 @@ def progress_reporter():
 
 
 def fail(e: PrivauditError) -> None:
-    err.print(f"[bold red]error:[/] {e}", markup=True, soft_wrap=True)
+    err.print(Text.assemble(("error:", "bold red"), f" {e}"), soft_wrap=True)
     raise typer.Exit(e.exit_code)
 
 
@@ -77,7 +79,7 @@ def load(
             result = load_export(export_dir, db=db, mapping=mapping, progress=progress)
     except PrivauditError as e:
         fail(e)
-    t = Table(title=f"Loaded {export_dir} into {db}", title_justify="left")
+    t = Table(title=escape(f"Loaded {export_dir} into {db}"), title_justify="left")
     for col in ("table", "file", "format", "encoding", "read", "loaded", "rejected", "notes"):
         t.add_column(col, justify="right" if col in ("read", "loaded", "rejected") else "left")
     for f in result.files:
@@ -90,8 +92,9 @@ def load(
             notes.append("unknown values in " + ", ".join(f.notes["unknown_values"]))
         if f.notes.get("missing_columns"):
             notes.append(f"{len(f.notes['missing_columns'])} columns absent")
-        t.add_row(f.table, f.file, f.format, f.encoding, f"{f.rows_read:,}", f"{f.rows_loaded:,}",
-                  f"[red]{f.rows_rejected:,}[/]" if f.rows_rejected else "0", "; ".join(notes))
+        t.add_row(escape(f.table), escape(f.file), f.format, f.encoding, f"{f.rows_read:,}",
+                  f"{f.rows_loaded:,}", f"[red]{f.rows_rejected:,}[/]" if f.rows_rejected else "0",
+                  escape("; ".join(notes)))
     out.print(t)
     if result.skipped:
         out.print(f"skipped (not a table file): {', '.join(result.skipped)}")
@@ -125,17 +128,17 @@ def audit(
                             progress=progress)
     except PrivauditError as e:
         fail(e)
-    t = Table(title=f"Audit {res.run_id} as of {res.as_of_date} ({res.policy.controller.name})",
+    t = Table(title=escape(f"Audit {res.run_id} as of {res.as_of_date} ({res.policy.controller.name})"),
               title_justify="left")
     for col in ("rule", "title", "severity", "status", "population", "violations", "excluded"):
         t.add_column(col, justify="right" if col in ("population", "violations", "excluded") else "left")
     for r in res.rules:
         status = r.status if r.status == "evaluated" else f"[yellow]{r.status}[/]"
         if r.missing and r.status == "not_evaluable":
-            status += f" (missing {r.missing})"
+            status += escape(f" (missing {r.missing})")
         if r.error:
-            status = f"[red]error[/]: {r.error[:80]}"
-        t.add_row(r.rule_id, r.title, f"[{SEVERITY_STYLE.get(r.severity, '')}]{r.severity}[/]",
+            status = f"[red]error[/]: {escape(r.error[:80])}"
+        t.add_row(r.rule_id, escape(r.title), f"[{SEVERITY_STYLE.get(r.severity, '')}]{r.severity}[/]",
                   status, "" if r.population is None else f"{r.population:,}",
                   f"{r.violations:,}", f"{r.excluded:,}" if r.excluded else "")
     out.print(t)
@@ -343,12 +346,12 @@ def rules_cmd(
     if markdown:
         out.print(rules_markdown(pol), soft_wrap=True, markup=False)
         return
-    t = Table(title=f"Rules of {pol.controller.name}'s policy", title_justify="left")
+    t = Table(title=escape(f"Rules of {pol.controller.name}'s policy"), title_justify="left")
     for col in ("rule", "severity", "subject", "clause", "flags"):
         t.add_column(col)
     for c in catalogue(pol):
-        t.add_row(c["rule_id"] + ("" if c["enabled"] else " (off)"), c["severity"], c["subject"],
-                  c["clause"], c["flags"])
+        t.add_row(c["rule_id"] + ("" if c["enabled"] else " (off)"), c["severity"],
+                  escape(c["subject"]), escape(c["clause"]), escape(c["flags"]))
     out.print(t)
 
 
