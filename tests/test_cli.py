@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from toolkit import __version__
@@ -116,3 +117,23 @@ def test_messages_with_square_brackets_are_printed_as_they_are(tmp_path):
     write_files(odd, {"customers.csv": "customer_id\nc1\n"})
     res = runner.invoke(app, ["load", str(odd), "--db", str(tmp_path / "a.duckdb")])
     assert res.exit_code == 0 and "export [2026]" in res.output
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(tmp_path, monkeypatch, capsys):
+    import toolkit.cli as cli
+
+    def boom(*a, **k):
+        raise RuntimeError("something broke\nsecond line")
+
+    monkeypatch.setattr("toolkit.ingest.load", boom)
+    monkeypatch.setattr(sys, "argv", ["privaudit", "load", str(tmp_path)])
+    monkeypatch.delenv("PRIVAUDIT_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("error: internal error: RuntimeError: something broke "
+                           "(run with PRIVAUDIT_DEBUG=1 for the traceback)")
+    monkeypatch.setenv("PRIVAUDIT_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        cli.main()

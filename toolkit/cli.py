@@ -384,8 +384,18 @@ def main() -> None:
     try:
         app()
     except PrivauditError as e:  # raised outside a command's own handling
-        err.print(f"error: {e}")
+        err.print(Text(f"error: {e}"), soft_wrap=True)
         sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print(Text("interrupted"))
+        sys.exit(130)
+    except Exception as e:       # a bug: one line, the traceback only on request
+        if os.environ.get("PRIVAUDIT_DEBUG"):
+            raise
+        first = str(e).splitlines()[0] if str(e) else ""
+        err.print(Text(f"error: internal error: {type(e).__name__}: {first} "
+                       f"(run with PRIVAUDIT_DEBUG=1 for the traceback)"), soft_wrap=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
