@@ -29,6 +29,7 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 # Benchmarks are measured, not asserted: results go to benchmarks/results/ and docs/benchmarks.md
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.free_text
+	$(BIN)/python -m benchmarks.free_text --hit-rate 0.1 --name free_text_sparse
 	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.report
 

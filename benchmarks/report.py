@@ -25,7 +25,7 @@ def free_text_table(r: dict) -> str:
     t, d, p = r["toolkit"], r["toolkit_detection"], r["presidio"]
     lines = [
         f"Machine: {r['machine']['cores']} cores, Python {r['machine']['python']}; "
-        f"{r['messages']:,} messages ({r['planted_cards']:,} planted cards, "
+        f"hit rate {r.get('hit_rate', 1.0)}: {r['messages']:,} messages ({r['planted_cards']:,} planted cards, "
         f"{r['planted_ibans']:,} planted IBANs); Presidio on the first {r['presidio_sample']:,}.",
         "",
         "| | messages | scan time | messages/s | process wall | CPU | peak RSS | card recall | IBAN recall |",
@@ -98,8 +98,9 @@ def replace_block(doc: str, name: str, body: str) -> str:
 
 def main() -> None:
     doc = DOC.read_text(encoding="utf-8")
-    if (RESULTS / "free_text.json").exists():
-        doc = replace_block(doc, "free_text", free_text_table(json.loads((RESULTS / "free_text.json").read_text())))
+    for name in ("free_text", "free_text_sparse"):
+        if (RESULTS / f"{name}.json").exists():
+            doc = replace_block(doc, name, free_text_table(json.loads((RESULTS / f"{name}.json").read_text())))
     if (RESULTS / "scale.json").exists():
         doc = replace_block(doc, "scale", scale_table(json.loads((RESULTS / "scale.json").read_text())))
     DOC.write_text(doc, encoding="utf-8")
