@@ -150,12 +150,8 @@ def easter(year: int) -> date:
 def nl_holidays(year: int) -> dict[date, str]:
     """The Dutch public holidays of ``year`` that move a deadline (Algemene termijnenwet)."""
     e = easter(year)
-    if year >= 2014:
-        kd = date(year, 4, 27)
-        kd = kd - timedelta(days=1) if kd.isoweekday() == 7 else kd
-    else:
-        kd = date(year, 4, 30)
-        kd = kd - timedelta(days=1) if kd.isoweekday() == 7 else kd
+    kd = date(year, 4, 27) if year >= 2014 else date(year, 4, 30)   # Queen's Day before 2014
+    kd = kd - timedelta(days=1) if kd.isoweekday() == 7 else kd
     return {
         date(year, 1, 1): "Nieuwjaarsdag",
         e + timedelta(days=1): "Tweede Paasdag",

@@ -228,9 +228,9 @@ def _resolve_columns(src: SourceFile, staged: Staged, t: schema.Table, tm: Table
             extras_src.append((name, f"s{i}"))
         else:
             canonical.setdefault(target, []).append(f"s{i}")
+    header = {c.strip().lstrip("\ufeff").strip().lower() for c in staged.columns}
     for src_name in tm.columns:
-        if src_name.strip().lower() not in {c.strip().lstrip("\ufeff").strip().lower()
-                                            for c in staged.columns}:
+        if src_name.strip().lower() not in header:
             raise UnusableInputError(f"{src.path}: mapping names column {src_name!r}, "
                                      f"which the file does not have")
     if src.format == "csv":

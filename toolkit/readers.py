@@ -113,15 +113,11 @@ def discover(export_dir: Path, mapping: Mapping) -> tuple[list[SourceFile], list
     return sorted(sources.values(), key=lambda s: order[s.table]), skipped
 
 
-def _open_raw(src: SourceFile):
-    return open(src.path, "rb")
-
-
 def _stream(src: SourceFile):
     """Yield decompressed chunks, hashing the raw bytes on the way (into src.sha256)."""
     h = hashlib.sha256()
     size = 0
-    with _open_raw(src) as f:
+    with open(src.path, "rb") as f:
         if not src.compressed:
             while chunk := f.read(CHUNK):
                 h.update(chunk)
@@ -374,8 +370,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
                     f"FROM _stg_raw")
     con.execute("DROP TABLE IF EXISTS _csv_rej_errors")
     con.execute("DROP TABLE IF EXISTS _csv_rej_scans")
-    rows = con.execute("SELECT count(*) FROM _stg_raw" if not rejected else
-                       "SELECT count(*) FROM _stg").fetchone()[0]
+    rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
     return Staged(list(src.header), rows, rejected)
 
 

@@ -132,10 +132,6 @@ def gx_escape(sql: str) -> str:
     return sql.replace("{", "{{").replace("}", "}}")
 
 
-def gx_unescape(query: str) -> str:
-    return query.replace("{{", "{").replace("}}", "}")
-
-
 # ---------------------------------------------------------------- policy identity
 
 def policy_fingerprint(policy: Policy) -> str:
