@@ -229,7 +229,8 @@ def connect(folder: Path, as_of: date) -> duckdb.DuckDBPyConnection:
         CAST(valid_to AS DATE) valid_to, CAST(terminated_on AS DATE) terminated_on,
         from_json(allowed_fields, '["VARCHAR"]') AS allowed_fields, transfer_mechanism
         FROM {r('recipient_agreements')}""")
-    con.execute(f"CREATE VIEW transfers AS SELECT * FROM {r('transfers')}")
+    con.execute(f"CREATE VIEW transfers AS SELECT * REPLACE ({ts.format('transferred_at')}) "
+                f"FROM {r('transfers')}")
     con.execute(f"""CREATE VIEW dsr AS SELECT dsr_id, customer_id, type, {ts.format('received_at')},
         {ts.format('extension_notified_at')}, extension_reason, {ts.format('answered_at')},
         {ts.format('completed_at')} FROM {r('dsr_requests')}""")

@@ -100,8 +100,9 @@ def install(con: duckdb.DuckDBPyConnection, trackers: list[tuple[str, str, str |
             FROM cookie_classes
             WHERE (name = cname OR (is_prefix AND starts_with(cname, name)))
               AND (domains IS NULL OR NOT (length(name) <= $short OR regexp_full_match(name, '[a-z]+'))
-                   OR len(list_filter(domains, lambda d:
-                     lower(ltrim(cdomain, '.')) = d OR ends_with(lower(ltrim(cdomain, '.')), '.' || d))) > 0))
+                   OR EXISTS (SELECT 1 FROM unnest(domains) AS u(d)
+                     WHERE lower(ltrim(cdomain, '.')) = u.d
+                        OR ends_with(lower(ltrim(cdomain, '.')), '.' || u.d))))
         ORDER BY rank, tie LIMIT 1)""".replace("$short", str(SHORT_NAME)))
 
 

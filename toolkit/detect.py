@@ -76,9 +76,9 @@ def macros() -> list[str]:
         # ISO 13616: country and check digits moved to the end, letters read as 10..35, mod 97 = 1
         """CREATE OR REPLACE TEMP MACRO iban_ok(s) AS (
              regexp_full_match(s, '[A-Z]{2}[0-9]{2}[A-Z0-9]+') AND length(s) = iban_length(substr(s, 1, 2))
-             AND list_reduce(string_split(substr(s, 5) || substr(s, 1, 4), ''), lambda acc, ch:
-                   CASE WHEN ch >= 'A' THEN (acc * 100 + ascii(ch) - 55) % 97
-                        ELSE (acc * 10 + CAST(ch AS INTEGER)) % 97 END, 0) = 1)""",
+             AND list_reduce(list_transform(string_split(substr(s, 5) || substr(s, 1, 4), ''),
+                   lambda ch: CASE WHEN ch >= 'A' THEN ascii(ch) - 55 ELSE CAST(ch AS INTEGER) END),
+                 lambda acc, v: (acc * CASE WHEN v >= 10 THEN 100 ELSE 10 END + v) % 97, 0) = 1)""",
         # an IBAN candidate, spaces removed, cut to its country's length (drops a trailing word)
         """CREATE OR REPLACE TEMP MACRO iban_norm(s) AS
              left(upper(replace(s, ' ', '')), coalesce(iban_length(upper(substr(s, 1, 2))), 34))""",
