@@ -50,6 +50,7 @@ from . import __version__
 from .exceptions import PrivauditError, UnusableInputError
 from .findings import audit, load_run, parse_as_of, run_history
 from .policy import Policy, load_policy
+from .resources import notebooks_dir
 from .rules import REGISTRY, catalogue
 
 # ---------------------------------------------------------------- notebooks and their rules
@@ -70,7 +71,7 @@ NOTEBOOK_TITLES = {
     "summary": "Summary and history",
 }
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOK_DIR = notebooks_dir()
 
 SEVERITIES = ("S1", "S2", "S3", "S4", "INFO")
 SEVERITY_COLORS = {"S1": "#8e1b1b", "S2": "#c0392b", "S3": "#d68910", "S4": "#7f8c8d",

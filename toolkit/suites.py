@@ -50,8 +50,9 @@ from pathlib import Path
 from . import schema
 from .exceptions import PrivauditError
 from .policy import SEVERITIES, Policy, load_policy
+from .resources import expectations_dir
 
-SUITES_DIR = Path(__file__).resolve().parent.parent / "expectations"
+SUITES_DIR = expectations_dir()
 AREAS = ("schema", "retention", "sharing", "consent", "cookies", "requests", "security")
 FAMILY_AREA = {"retention": "retention", "sharing": "sharing", "newsletters": "consent",
                "cookies": "cookies", "requests": "requests", "security": "security"}

@@ -1,0 +1,55 @@
+"""Where the files the commands need are found: inside the installed package.
+
+The notebooks (``notebooks/`` in the repository) and the committed expectation suites
+(``expectations/``) are shipped in the wheel as ``toolkit/notebooks`` and ``toolkit/expectations``
+(``pyproject.toml`` maps the two repository folders into the package), next to the package's own
+``data/``, ``mappings/`` and ``policies/``. Everything is looked up through the package
+(:mod:`importlib.resources`), never through the repository layout, so an installed wheel and a
+clone behave the same. In an editable install (``make test``) the two mapped folders are the
+repository's own.
+
+This module imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _mapped(subpackage: str, repo_folder: str) -> Path:
+    try:
+        p = Path(str(resources.files(f"toolkit.{subpackage}")))
+        if p.is_dir():
+            return p
+    except (ModuleNotFoundError, TypeError):
+        pass
+    # a checkout used without installing (PYTHONPATH=.): the repository's folder
+    return _PACKAGE.parent / repo_folder
+
+
+def notebooks_dir() -> Path:
+    """The folder of the audit notebooks (``*.ipynb``)."""
+    return _mapped("notebooks", "notebooks")
+
+
+def expectations_dir() -> Path:
+    """The folder of the committed Great Expectations suites (``*.json``)."""
+    return _mapped("expectations", "expectations")
+
+
+def data_dir() -> Path:
+    """The package's reference data (cookie classes, ...)."""
+    return _PACKAGE / "data"
+
+
+def mappings_dir() -> Path:
+    """The shipped mapping files (``shopify.yaml``, ...)."""
+    return _PACKAGE / "mappings"
+
+
+def policies_dir() -> Path:
+    """The shipped policies (``contractstatus.nl.yaml``, ...)."""
+    return _PACKAGE / "policies"
