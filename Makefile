@@ -1,20 +1,34 @@
 # privaudit: two set-up commands on a fresh machine with Python 3.11+:  make demo  |  make test
+#
+# Every target installs from the lock, requirements/lock.txt: the exact versions of the whole
+# dependency set (all extras), the ones CI tests. `make lock` refreshes it; `make lowest` runs the
+# tests on the lowest versions pyproject.toml allows. Installs use uv (pinned below; put into the
+# virtual environment by pip), which resolves against PyPI only.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo
+LOCK   := requirements/lock.txt
+UV_VERSION := 0.13.9
+UV     := $(BIN)/uv
+# the lock pins the build backend too (setuptools), so the wheel is built the same way each time
+UV_INSTALL := $(UV) pip install --quiet --python $(BIN)/python --constraints $(LOCK) \
+              --build-constraints $(LOCK)
 
 BENCH_STAMP := $(VENV)/.installed-bench
+LOWEST_VENV := .venv-lowest
 
-.PHONY: test demo install bench suites clean
+.PHONY: test demo install bench suites lock lock-upgrade lowest dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+$(UV): | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+$(STAMP): pyproject.toml $(LOCK) | $(UV)
+	$(UV_INSTALL) -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,8 +36,8 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-$(BENCH_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+$(BENCH_STAMP): pyproject.toml $(LOCK) $(STAMP)
+	$(UV_INSTALL) -e ".[dev,bench]"
 	touch $(BENCH_STAMP)
 
 # Benchmarks are measured, not asserted: results go to benchmarks/results/ and docs/benchmarks.md
@@ -40,5 +54,30 @@ suites: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/privaudit demo --out $(DEMO)
 
+# The lock: after changing a dependency in pyproject.toml, `make lock` (keeps every other pin);
+# to take the newest releases pyproject.toml allows, `make lock-upgrade`. Every extra, every
+# platform, Python 3.11 and later; resolved against PyPI.
+LOCK_COMPILE := $(UV) pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+                --quiet --custom-compile-command "make lock" -o $(LOCK)
+lock: | $(UV)
+	$(LOCK_COMPILE)
+
+lock-upgrade: | $(UV)
+	$(LOCK_COMPILE) --upgrade
+
+# The lower bounds in pyproject.toml are tested too: the lowest version of every direct dependency
+# (dev extra) in a separate environment, then the whole test suite.
+lowest: | $(UV)
+	rm -rf $(LOWEST_VENV)
+	$(UV) venv --quiet --python $(BIN)/python $(LOWEST_VENV)
+	$(UV) pip install --quiet --python $(LOWEST_VENV)/bin/python --resolution lowest-direct \
+	    -e ".[dev]" "uv==$(UV_VERSION)"
+	$(UV) pip freeze --python $(LOWEST_VENV)/bin/python > $(LOWEST_VENV)/versions.txt
+	$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+# The wheel and the source distribution, as published: dist/privaudit-<version>-*.whl, .tar.gz
+dist: | $(UV)
+	$(UV) build --quiet --build-constraints $(LOCK) --out-dir dist
+
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache
+	rm -rf $(VENV) $(LOWEST_VENV) $(DEMO) dist .pytest_cache
