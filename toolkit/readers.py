@@ -29,7 +29,7 @@ import duckdb
 
 from . import schema
 from .exceptions import MappingError, UnusableInputError
-from .mapping import Mapping
+from .mapping import Mapping, matches
 
 # extension -> format; longest first so that ".csv.gz" wins over ".gz"
 EXTENSIONS: tuple[tuple[str, str], ...] = (
@@ -59,6 +59,8 @@ class SourceFile:
     delimiter: str | None = None
     header: list[str] = field(default_factory=list)
     readable_path: Path | None = None  # the UTF-8 copy when the file had to be transcoded
+    constants: dict = field(default_factory=dict)  # values the mapping gives this file's rows
+    entry: int | None = None         # which of the table's `files:` entries matched it
 
     @property
     def name(self) -> str:
@@ -74,43 +76,60 @@ def split_ext(name: str) -> tuple[str, str, bool] | None:
     return None
 
 
-def discover(export_dir: Path, mapping: Mapping) -> tuple[list[SourceFile], list[str]]:
-    """The files of an export folder that feed canonical tables, and the names of those skipped."""
+def discover(export_dir: Path, mapping: Mapping
+             ) -> tuple[list[SourceFile], list[str], dict[str, str]]:
+    """The files of an export folder that feed canonical tables, the names of those skipped, and
+    the mapping's tables whose files are not in the folder ({table: the names looked for})."""
     if not export_dir.exists():
         raise UnusableInputError(f"{export_dir}: export folder not found")
     if not export_dir.is_dir():
         raise UnusableInputError(f"{export_dir}: not a folder")
     entries = sorted(p for p in export_dir.iterdir() if not p.name.startswith((".", "_")))
-    by_name = {p.name: p for p in entries}
-    sources: dict[str, SourceFile] = {}
+    sources: list[SourceFile] = []
     claimed: set[str] = set()
+    absent: dict[str, str] = {}
     for tname, tm in mapping.tables.items():
-        if tm.file is None:
+        patterns = tm.patterns
+        if not patterns:
             continue
-        p = by_name.get(tm.file)
-        if p is None:
-            raise MappingError(f"mapping: tables.{tname}.file: {tm.file!r} not found in {export_dir}")
-        parts = split_ext(p.name)
-        if parts is None:
-            raise MappingError(f"mapping: tables.{tname}.file: {tm.file!r} has an unsupported "
-                               f"extension (use .csv, .csv.gz, .tsv, .json, .jsonl, .parquet)")
-        sources[tname] = SourceFile(tname, p, parts[1], parts[2])
-        claimed.add(p.name)
+        found = 0
+        for index, fs in enumerate(patterns):
+            for p in entries:
+                if not p.is_file() or not any(matches(pat, p.name) for pat in fs.patterns):
+                    continue
+                parts = split_ext(p.name)
+                if parts is None:
+                    raise MappingError(f"mapping: tables.{tname}.file: {p.name!r} has an unsupported "
+                                       f"extension (use .csv, .csv.gz, .tsv, .json, .jsonl, .parquet)")
+                entry = index if tm.files else None
+                sources.append(SourceFile(tname, p, parts[1], parts[2],
+                                          constants=dict(fs.constants), entry=entry))
+                claimed.add(p.name)
+                found += 1
+        if not found:
+            names = " or ".join(repr(pat) for fs in patterns for pat in fs.patterns)
+            if tm.required:
+                raise MappingError(f"mapping: tables.{tname}.file: {names} not found in {export_dir}")
+            absent[tname] = names
+    mapped = {s.table for s in sources} | set(absent)
     skipped: list[str] = []
+    canonical: dict[str, SourceFile] = {}
     for p in entries:
         if p.name in claimed:
             continue
         parts = split_ext(p.name) if p.is_file() else None
         tname = parts[0].strip().lower() if parts else None
-        if parts is None or tname not in schema.TABLES_BY_NAME:
+        if parts is None or tname not in schema.TABLES_BY_NAME or tname in mapped:
             skipped.append(p.name + ("/" if p.is_dir() else ""))
             continue
-        if tname in sources:
+        if tname in canonical:
             raise UnusableInputError(f"{export_dir}: two files for table {tname}: "
-                                     f"{sources[tname].name} and {p.name}")
-        sources[tname] = SourceFile(tname, p, parts[1], parts[2])
+                                     f"{canonical[tname].name} and {p.name}")
+        canonical[tname] = SourceFile(tname, p, parts[1], parts[2])
+    sources.extend(canonical.values())
     order = {t.name: i for i, t in enumerate(schema.TABLES)}
-    return sorted(sources.values(), key=lambda s: order[s.table]), skipped
+    # stable: within a table, the mapping's order of patterns, then names
+    return sorted(sources, key=lambda s: order[s.table]), skipped, absent
 
 
 def _stream(src: SourceFile):
@@ -175,7 +194,7 @@ def inspect(src: SourceFile, tmpdir: Path, forced_encoding: str | None = None) -
     total = 0
     # A compressed file is written out decompressed on the way: DuckDB then reads plain text in
     # parallel instead of inflating the stream on one thread (and we inflate it only once).
-    plain = tmpdir / f"{src.table}.plain.{src.format}" if src.compressed else None
+    plain = tmpdir / f"{src.table}.{src.path.name}.plain.{src.format}" if src.compressed else None
     sink = open(plain, "wb") if plain else None
     try:
         for chunk in _stream(src):
@@ -226,7 +245,7 @@ def _decode_cp1252(line: bytes) -> str:
 
 def _transcode(src: SourceFile, tmpdir: Path, encoding: str | None) -> None:
     """Write a UTF-8 copy. ``encoding=None`` decodes line by line: UTF-8, else Windows-1252."""
-    out = tmpdir / f"{src.table}.{src.format}"
+    out = tmpdir / f"{src.table}.{src.path.name}.{src.format}"
     counts = {"fallback": 0, "utf8": 0}
 
     def decode(raw: bytes) -> str:
@@ -313,9 +332,17 @@ def _create_rejects(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE _stg_rej (_row BIGINT, reason VARCHAR, raw VARCHAR)")
 
 
-def stage(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
-    """Stage ``src`` into temp tables ``_stg`` and ``_stg_rej``; the caller drops them."""
+def stage(con: duckdb.DuckDBPyConnection, src: SourceFile, records: str | None = None) -> Staged:
+    """Stage ``src`` into temp tables ``_stg`` and ``_stg_rej``; the caller drops them.
+
+    ``records`` (JSON only) names a nested array whose elements are the rows (see
+    :func:`_stage_json_records`)."""
     _create_rejects(con)
+    if records is not None:
+        if src.format not in ("jsonl", "json"):
+            raise MappingError(f"{src.path}: the mapping reads nested records ({records!r}), which "
+                               f"only JSON files have")
+        return _stage_json_records(con, src, records)
     if src.format == "csv":
         return _stage_csv(con, src)
     if src.format in ("jsonl", "json"):
@@ -454,6 +481,93 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
                                  f"({str(e).splitlines()[0][:200]})") from None
     rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
     return Staged(names, rows, 0)
+
+
+def _stage_json_records(con: duckdb.DuckDBPyConnection, src: SourceFile, records: str) -> Staged:
+    """Stage the elements of a nested JSON array as rows (a helpdesk export's ticket comments,
+    ``comments``; a chat archive's messages, ``chats[].thread.events``).
+
+    The file is a JSON array, JSON lines, or one JSON document. ``records`` is a dotted path;
+    ``[]`` steps into the elements of an array on the way. The fields of each element become
+    columns, and the fields of the element one level up (the ticket, the chat) are there too as
+    ``parent.<field>``. Row numbers count the elements in file order; an element that is not a
+    JSON object is rejected with its text, a top-level record that is not valid JSON too.
+    """
+    path = _path(src)
+    head = _text_head(src, 4096).lstrip()
+    levels = records.split("[].")
+    # the top-level records: one per line (JSON lines), else the array's elements or the document
+    con.execute("CREATE OR REPLACE TEMP TABLE _top (rec BIGINT, j VARCHAR)")
+    lines_ok = False
+    if not head.startswith("["):
+        con.execute("CREATE OR REPLACE TEMP TABLE _toplines AS SELECT line FROM read_csv($p, "
+                    "header = false, delim = '\x1e', quote = '', escape = '', columns = "
+                    "{'line': 'VARCHAR'}, auto_detect = false, strict_mode = false, "
+                    "max_line_size = $m)", {"p": path, "m": MAX_FIELD_BYTES})
+        first = con.execute("SELECT line FROM _toplines WHERE trim(line) <> '' LIMIT 1").fetchone()
+        lines_ok = bool(first) and con.execute("SELECT json_valid($1)", [first[0]]).fetchone()[0]
+    try:
+        if lines_ok:
+            base = _first_rowid(con, "_toplines")
+            con.execute(f"INSERT INTO _top SELECT rowid - {int(base)} + 1, line FROM _toplines "
+                        f"WHERE trim(line) <> ''")
+        else:
+            con.execute("INSERT INTO _top SELECT row_number() OVER (), CAST(json AS VARCHAR) FROM "
+                        "read_json_objects($p, format = $f, maximum_object_size = $m)",
+                        {"p": path, "f": "array" if head.startswith("[") else "unstructured",
+                         "m": MAX_FIELD_BYTES})
+    except duckdb.Error as e:
+        raise UnusableInputError(f"{src.path}: not valid JSON ({str(e).splitlines()[0][:200]})"
+                                 ) from None
+    finally:
+        con.execute("DROP TABLE IF EXISTS _toplines")
+    # unreadable top-level records are rejected (and have no elements)
+    con.execute("CREATE OR REPLACE TEMP TABLE _elems (rec BIGINT, pos VARCHAR, parent VARCHAR, "
+                "e VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE _badtop AS SELECT rec, j FROM _top "
+                "WHERE NOT coalesce(try(json_valid(j)), false)")
+    # level by level: (element, its parent, a sortable position)
+    con.execute("CREATE OR REPLACE TEMP TABLE _lvl AS SELECT rec, lpad(CAST(rec AS VARCHAR), 12, "
+                "'0') AS pos, j AS parent, j AS e FROM _top WHERE rec NOT IN (SELECT rec FROM _badtop)")
+    for level in levels:
+        jpath = "$." + ".".join('"' + k + '"' for k in level.split("."))
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _next AS SELECT rec, pos || '.' || lpad(CAST(i AS VARCHAR), "
+            "9, '0') AS pos, e AS parent, CAST(a[i] AS VARCHAR) AS e FROM (SELECT rec, pos, e, "
+            "CASE WHEN json_type(e) = 'OBJECT' AND json_type(json_extract(e, $1)) = 'ARRAY' THEN "
+            "from_json(json_extract(e, $1), '[\"JSON\"]') ELSE [] END AS a FROM _lvl) x, "
+            "range(1, len(a) + 1) r(i)", [jpath])
+        con.execute("DROP TABLE _lvl")
+        con.execute("ALTER TABLE _next RENAME TO _lvl")
+    con.execute("CREATE OR REPLACE TEMP TABLE _lines_raw AS SELECT row_number() OVER (ORDER BY pos) "
+                "AS _row, parent, e AS line FROM (SELECT pos, parent, e FROM _lvl UNION ALL "
+                "SELECT lpad(CAST(rec AS VARCHAR), 12, '0'), NULL, j FROM _badtop)")
+    con.execute("DROP TABLE IF EXISTS _lvl")
+    con.execute("DROP TABLE IF EXISTS _top")
+    con.execute("DROP TABLE IF EXISTS _badtop")
+    con.execute("DROP TABLE IF EXISTS _elems")
+    con.execute("CREATE OR REPLACE TEMP VIEW _lines AS SELECT _row, line FROM _lines_raw")
+    con.execute(
+        "INSERT INTO _stg_rej SELECT _row, CASE WHEN parent IS NULL THEN 'invalid JSON' ELSE "
+        "'not a JSON object' END, line FROM _lines_raw WHERE parent IS NULL OR "
+        "try(json_type(line)) IS DISTINCT FROM 'OBJECT'")
+    good = "FROM _lines_raw WHERE _row NOT IN (SELECT _row FROM _stg_rej)"
+    keys = [r[0] for r in con.execute(
+        f"SELECT k FROM (SELECT unnest(json_keys(line)) AS k, _row {good}) "
+        "GROUP BY k ORDER BY min(_row), k").fetchall()]
+    pkeys = [r[0] for r in con.execute(
+        f"SELECT k FROM (SELECT unnest(json_keys(parent)) AS k, _row {good} AND "
+        "json_type(parent) = 'OBJECT') GROUP BY k ORDER BY min(_row), k").fetchall()]
+    exprs, params = [], []
+    for src_col, k in [("line", k) for k in keys] + [("parent", k) for k in pkeys]:
+        params.append('$."' + k.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        exprs.append(f"json_extract_string({src_col}, ${len(params)}) AS s{len(exprs)}")
+    cols = ", ".join(["_row"] + exprs)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT {cols} {good} ORDER BY _row", params)
+    rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
+    rejected = con.execute("SELECT count(*) FROM _stg_rej").fetchone()[0]
+    names = keys + [f"parent.{k}" for k in pkeys]
+    return Staged(names, rows, rejected, raw_lines=True)
 
 
 def drop_raw(con: duckdb.DuckDBPyConnection) -> None:
