@@ -92,15 +92,76 @@ def load(
             notes.append("unknown values in " + ", ".join(f.notes["unknown_values"]))
         if f.notes.get("missing_columns"):
             notes.append(f"{len(f.notes['missing_columns'])} columns absent")
+        if f.rows_skipped:
+            notes.append(f"{f.rows_skipped:,} rows skipped ("
+                         + "; ".join(f.notes.get("skipped_rows", {})) + ")")
+        for col, link in f.notes.get("links", {}).items():
+            notes.append(f"{col}: {link.get('linked', 0):,} linked by e-mail")
         t.add_row(escape(f.table), escape(f.file), f.format, f.encoding, f"{f.rows_read:,}",
                   f"{f.rows_loaded:,}", f"[red]{f.rows_rejected:,}[/]" if f.rows_rejected else "0",
                   escape("; ".join(notes)))
     out.print(t)
     if result.skipped:
         out.print(f"skipped (not a table file): {', '.join(result.skipped)}")
+    for table, looked in result.absent.items():
+        out.print(f"absent: {table} (no file matched {looked})", markup=False)
     out.print(f"{result.rows_loaded:,} rows loaded, {result.rows_rejected:,} rejected "
               f"(see table rejected_rows), {len(result.files)} files, {result.seconds:.1f} s; "
               f"load {result.load_id} recorded in load_log")
+
+
+@app.command("inspect")
+def inspect_cmd(
+    export_dir: Path = typer.Argument(..., help="Export folder to look at (nothing is written)."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", help="Mapping to preview (default: "
+                                           "the shipped mapping that fits the files best)."),
+):
+    """Which mapping fits each file, what a load would fill, which rules could be evaluated."""
+    from .preview import inspect_export
+
+    try:
+        res = inspect_export(export_dir, mapping=mapping)
+    except PrivauditError as e:
+        fail(e)
+    ft = Table(title=escape(f"Files in {export_dir}"), title_justify="left")
+    for col in ("file", "best fitting mapping", "headers found", "name"):
+        ft.add_column(col)
+    for f in res.files:
+        best = f.best
+        if f.problem:
+            ft.add_row(escape(f.file), "[red]unreadable[/]", escape(f.problem[:80]), "")
+        elif best is None:
+            ft.add_row(escape(f.file), "none", "", "")
+        else:
+            ft.add_row(escape(f.file), escape(f"{best.mapping} ({best.table})"),
+                       f"{len(best.found)} of {best.expected}",
+                       "as expected" if best.name_matches else "[yellow]not a name it looks for[/]")
+    out.print(ft)
+    out.print(f"Preview with mapping: {res.mapping or 'none (canonical file and column names)'}",
+              markup=False)
+    tt = Table(title="Tables a load would fill", title_justify="left")
+    for col in ("table", "file", "columns", "absent (mapped, not in the file)", "extra columns"):
+        tt.add_column(col)
+    for t in res.tables:
+        if t.problem:
+            tt.add_row(t.table, escape(t.file), f"[red]refused[/]: {escape(t.problem)}", "", "")
+            continue
+        cols = ", ".join(list(t.columns) + [f"{c} (linked {how})" for c, how in t.links.items()])
+        tt.add_row(t.table, escape(t.file), escape(cols), escape(", ".join(t.absent)),
+                   str(len(t.extras)))
+    out.print(tt)
+    for table, looked in res.absent_tables.items():
+        out.print(f"absent: {table} (no file matched {looked})", markup=False)
+    if res.skipped:
+        out.print(f"skipped (no table takes them): {', '.join(res.skipped)}", markup=False)
+    rt = Table(title=f"Rules: {len(res.evaluable)} of {len(res.rules)} evaluable",
+               title_justify="left")
+    for col in ("rule", "status", "missing"):
+        rt.add_column(col)
+    for r in res.rules:
+        rt.add_row(r.rule_id, r.status if r.status == "evaluable" else f"[yellow]{r.status}[/]",
+                   escape(", ".join(r.missing)))
+    out.print(rt)
 
 
 SEVERITY_STYLE = {"S1": "bold red", "S2": "red", "S3": "yellow", "S4": "cyan", "INFO": "dim"}

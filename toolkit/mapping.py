@@ -232,7 +232,7 @@ class LinkSpec(BaseModel):
 class TableMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    file: str | None = None
+    file: Union[str, list[str], None] = None
     files: list[FileSpec] | None = None
     required: bool = False
     encoding: str | None = None
