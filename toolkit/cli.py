@@ -105,8 +105,10 @@ def load(
         out.print(f"skipped (not a table file): {', '.join(result.skipped)}")
     for table, looked in result.absent.items():
         out.print(f"absent: {table} (no file matched {looked})", markup=False)
+    skipped = f", {result.rows_skipped:,} skipped by the mapping" if result.rows_skipped else ""
     out.print(f"{result.rows_loaded:,} rows loaded, {result.rows_rejected:,} rejected "
-              f"(see table rejected_rows), {len(result.files)} files, {result.seconds:.1f} s; "
+              f"(see table rejected_rows){skipped}, {len(result.files)} files, "
+              f"{result.seconds:.1f} s; "
               f"load {result.load_id} recorded in load_log")
 
 
