@@ -462,8 +462,8 @@ def test_every_shipped_mapping_reads_and_is_the_same_by_path(name):
     ("woocommerce", "woocommerce", ["RET-005"]),
     ("magento", "magento", ["RET-005", "RET-014"]),
     ("mailchimp", "mailchimp", ["CON-001"]),
-    ("cookies-openwpm", "cookies-openwpm", ["CKE-001", "CKE-002"]),
-    ("cookies-browser", "cookies-browser", ["CKE-001", "CKE-002"]),
+    ("cookies-openwpm", "cookies-openwpm", ["CKE-001", "CKE-002", "CKE-003"]),
+    ("cookies-browser", "cookies-browser", ["CKE-001", "CKE-002", "CKE-003"]),
     ("zendesk", "zendesk", ["SEC-002", "SEC-004", "SEC-006"]),
     ("livechat", "livechat", ["SEC-002", "SEC-004", "SEC-006"]),
 ])
@@ -509,3 +509,17 @@ def test_inspect_on_the_command_line(tmp_path):
     assert "zendesk (chat_messages)" in res.output and "Rules: 3 of" in res.output
     res = CliRunner().invoke(app, ["inspect", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "export folder not found" in res.output
+
+
+def test_a_renamed_export_is_recognised_by_its_header(tmp_path):
+    export = tmp_path / "x"
+    export.mkdir()
+    shutil.copy(DATA / "shopify/2024/customers_export.csv", export / "klanten december.csv")
+    shutil.copy(DATA / "shopify/2024/orders_export_1.csv", export)
+    result = toolkit.load(export, db=tmp_path / "a.duckdb", mapping="shopify")
+    customers = result.by_table()["customers"]
+    assert customers.file == "klanten december.csv" and customers.rows_loaded == 3
+    assert customers.notes["matched_by_header"] == (
+        "the mapping looks for 'customers_export*.csv'; this file's header fits customers")
+    assert result.by_table()["orders"].notes["links"]["customer_id"]["linked"] == 2
+    assert [t.file for t in toolkit.inspect(export).tables][:1] == ["klanten december.csv"]

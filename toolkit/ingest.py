@@ -659,6 +659,9 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
         notes["ignored_columns"] = res.ignored
     if src.constants:
         notes["constants"] = {k: _const_text(v) for k, v in src.constants.items()}
+    if src.matched_by_header:
+        notes["matched_by_header"] = (f"the mapping looks for {src.matched_by_header}; this "
+                                      f"file's header fits {t.name}")
     if src.fallback_lines:
         notes["cp1252_lines"] = src.fallback_lines
     drop_stage(con)

@@ -381,6 +381,17 @@ class TableMapping(BaseModel):
             out.extend(h for h in spec.from_ if not h.startswith("parent."))
         return out
 
+    def header_fit(self, headers: list[str]) -> tuple[list[str], int]:
+        """(the mapped headers a file has, one per canonical column; how many canonical columns
+        the mapping reads from headers): how well a file's header fits this table."""
+        have = {h.strip().lstrip("\ufeff").strip().lower() for h in headers}
+        wanted = [[h.strip().lower() for h in spec.from_ if "." not in h]
+                  for spec in self.specs.values()]
+        wanted = [hs for hs in wanted if hs]
+        found = sorted(next(h for h in hs if h in have) for hs in wanted
+                       if any(h in have for h in hs))
+        return found, len(wanted)
+
 
 class Mapping(BaseModel):
     model_config = ConfigDict(extra="forbid")

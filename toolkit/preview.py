@@ -126,17 +126,11 @@ def _fits(name: str, headers_for, mappings: dict[str, Mapping]) -> list[FileFit]
             best: FileFit | None = None
             for i in entries:
                 sub = tm.for_entry(i)
-                have = {h.strip().lower() for h in headers_for(sub.records)}
                 # a mapped column counts when one of its alternative headers is there
-                wanted = {col: [h.strip().lower() for h in spec.from_ if "." not in h]
-                          for col, spec in sub.specs.items()}
-                wanted = {col: hs for col, hs in wanted.items() if hs}
-                found = sorted(next(h for h in hs if h in have) for hs in wanted.values()
-                               if any(h in have for h in hs))
+                found, expected = sub.header_fit(headers_for(sub.records))
                 pats = (tm.files[i].patterns if i is not None
                         else [x for fs in tm.patterns for x in fs.patterns])
-                fit = FileFit(mname, tname, found, len(wanted),
-                              any(matches(p, name) for p in pats))
+                fit = FileFit(mname, tname, found, expected, any(matches(p, name) for p in pats))
                 if best is None or _rank(fit) < _rank(best):
                     best = fit
             if best is not None and best.found:

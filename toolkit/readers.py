@@ -61,6 +61,7 @@ class SourceFile:
     readable_path: Path | None = None  # the UTF-8 copy when the file had to be transcoded
     constants: dict = field(default_factory=dict)  # values the mapping gives this file's rows
     entry: int | None = None         # which of the table's `files:` entries matched it
+    matched_by_header: str | None = None  # the names the mapping looked for, when the header did
 
     @property
     def name(self) -> str:
@@ -111,6 +112,7 @@ def discover(export_dir: Path, mapping: Mapping
             if tm.required:
                 raise MappingError(f"mapping: tables.{tname}.file: {names} not found in {export_dir}")
             absent[tname] = names
+    _match_by_header(entries, mapping, sources, claimed, absent)
     mapped = {s.table for s in sources} | set(absent)
     skipped: list[str] = []
     canonical: dict[str, SourceFile] = {}
@@ -130,6 +132,43 @@ def discover(export_dir: Path, mapping: Mapping
     order = {t.name: i for i, t in enumerate(schema.TABLES)}
     # stable: within a table, the mapping's order of patterns, then names
     return sorted(sources, key=lambda s: order[s.table]), skipped, absent
+
+
+# a CSV file whose name is not one the mapping looks for still feeds a table whose file is
+# absent when its header fits that table this well (and unambiguously)
+HEADER_FIT = 0.75
+HEADER_FIT_MIN = 3
+
+
+def _match_by_header(entries: list[Path], mapping: Mapping, sources: list[SourceFile],
+                     claimed: set[str], absent: dict[str, str]) -> None:
+    """Give absent tables (of a mapping with a single file pattern) the unclaimed CSV file whose
+    header fits them: a Shopify export saved as ``klanten.csv`` still loads, with a note."""
+    for tname in list(absent):
+        tm = mapping.tables[tname]
+        if tm.files or tm.records:
+            continue
+        fits = []
+        for p in entries:
+            parts = split_ext(p.name) if p.is_file() else None
+            if p.name in claimed or parts is None or parts[1] != "csv":
+                continue
+            src = SourceFile(tname, p, parts[1], parts[2])
+            try:
+                read_header(src, tm.delimiter)
+            except UnusableInputError:
+                continue
+            found, expected = tm.header_fit(src.header)
+            if expected and len(found) >= min(HEADER_FIT_MIN, expected) \
+                    and len(found) / expected >= HEADER_FIT:
+                fits.append((len(found) / expected, src))
+        fits.sort(key=lambda f: -f[0])
+        if fits and (len(fits) == 1 or fits[0][0] > fits[1][0]):
+            src = fits[0][1]
+            src.header = []
+            src.matched_by_header = absent.pop(tname)
+            sources.append(src)
+            claimed.add(src.name)
 
 
 def _stream(src: SourceFile):
