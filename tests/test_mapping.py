@@ -523,3 +523,9 @@ def test_a_renamed_export_is_recognised_by_its_header(tmp_path):
         "the mapping looks for 'customers_export*.csv'; this file's header fits customers")
     assert result.by_table()["orders"].notes["links"]["customer_id"]["linked"] == 2
     assert [t.file for t in toolkit.inspect(export).tables][:1] == ["klanten december.csv"]
+
+
+def test_loading_a_product_export_without_a_mapping_suggests_one(tmp_path):
+    with pytest.raises(UnusableInputError, match="these files fit the shipped mapping 'magento': "
+                                                  "use --mapping magento"):
+        toolkit.load(DATA / "magento", db=tmp_path / "a.duckdb")

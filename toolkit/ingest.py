@@ -728,6 +728,8 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
     if not sources:
         looked = (f"the mapping looks for {'; '.join(absent.values())}" if absent else
                   "expected files like customers.csv; see the README's export layout")
+        if mapping is None:
+            looked += _suggest_mapping(export_dir)
         raise UnusableInputError(f"{export_dir}: no table files found ({looked})")
     say = progress or (lambda _msg: None)
     load_id = uuid.uuid4().hex[:12]
@@ -798,6 +800,18 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
             raise
         con.close()
     return LoadResult(Path(db), load_id, results, skipped, time.perf_counter() - started, absent)
+
+
+def _suggest_mapping(export_dir: Path) -> str:
+    """", these files fit the shipped mapping X: use --mapping X" when one does."""
+    from .preview import inspect_export
+
+    try:
+        guess = inspect_export(export_dir).mapping
+    except PrivauditError:
+        return ""
+    return (f"; these files fit the shipped mapping {guess!r}: use --mapping {guess} "
+            f"('privaudit inspect' shows what would load)") if guess else ""
 
 
 def _read_elsewhere(src: SourceFile, sources: list[SourceFile], mp: Mapping) -> frozenset[str]:
