@@ -407,11 +407,113 @@ def test_counts_are_complete_and_missing_tables_are_not_evaluable(tmp_path):
     assert got["SEC-001:card_cvv"].failing_rows == 250 and got["SEC-001:card_pan"].failing_rows == 250
     assert got["RET-001"].status == "not_evaluable" and "customers" in got["RET-001"].message
     assert got["DQ-003:payments"].status == "passed"
-    assert got["DQ-003:transfers"].status == "failed" and got["DQ-003:transfers"].severity == "S3"
-    assert res.exit_code == 1
-    assert any(line.startswith("SKIP RET-001 ") for line in res.lines())
+    # a missing core table fails at S2 (the default --fail-on)
+    assert got["DQ-003:transfers"].status == "failed" and got["DQ-003:transfers"].severity == "S2"
+    # the must-rules without their data make the gate undecided (exit 2), each named
+    assert res.exit_code == 2
+    assert "ERROR RET-001 S2 must be evaluated but is not evaluable: missing customers, visits" \
+        in res.lines()
     assert "FAIL SEC-001 S1 250 failing rows in payments: No full card numbers or CVV codes in " \
            "payment records" in res.lines()
+    # failures first: no warning or not-evaluable line before the last FAIL or ERROR
+    kinds = [line.split(" ")[0] for line in res.lines()]
+    assert kinds.index("NOT") > max(i for i, k in enumerate(kinds) if k in ("FAIL", "ERROR"))
+    assert f"gate as of {AS_OF}: 25 rules: 0 passed, 1 failed, 24 not evaluable;" in res.summary()
+
+
+# ---------------------------------------------------------------- the gate never passes on nothing
+
+def test_an_empty_database_fails_the_gate_with_exit_2(tmp_path):
+    from toolkit.gate import gate
+
+    empty = tmp_path / "empty.duckdb"
+    duckdb.connect(str(empty)).close()
+    res = gate(empty, AS_OF, junit=tmp_path / "junit.xml")
+    pol = load_policy()
+    assert res.exit_code == 2
+    assert sorted(res.unevaluated_musts) == sorted(pol.gate.must)
+    assert res.summary() == (f"gate as of {AS_OF}: 25 rules: 0 passed, 0 failed, 25 not evaluable; "
+                             f"32 data checks: 0 passed, 13 failed; 13 failing at or above S2; "
+                             f"20 must-rules not evaluable -> exit 2")
+    # every rule expectation that checked nothing is a JUnit error, not a skip
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    rule_cases = [tc for tc in root.iter("testcase")
+                  if tc.find("properties/property[@name='kind']").get("value") == "rule"]
+    assert rule_cases and all(tc.find("error") is not None for tc in rule_cases)
+    assert {tc.find("error").get("type") for tc in rule_cases} == {"not_evaluable"}
+    assert int(root.get("errors")) == len(rule_cases)
+
+
+@pytest.fixture(scope="module")
+def no_requests(shops, tmp_path_factory):
+    """The planted shop without its dsr_requests table (DSR-001 and DSR-004 lack their data)."""
+    import shutil
+    db = tmp_path_factory.mktemp("no_requests") / "shop.duckdb"
+    shutil.copy(shops["shop"], db)
+    con = duckdb.connect(str(db))
+    con.execute("DROP TABLE dsr_requests")
+    con.close()
+    return db
+
+
+def test_a_must_rule_without_its_data_fails_the_gate_named(no_requests, tmp_path):
+    from toolkit.gate import gate
+
+    res = gate(no_requests, AS_OF, junit=tmp_path / "junit.xml", docs=tmp_path / "gate")
+    assert res.exit_code == 2
+    assert res.unevaluated_musts == ["DSR-001", "DSR-004"]
+    lines = res.lines()
+    assert "ERROR DSR-001 S2 must be evaluated but is not evaluable: missing dsr_requests" in lines
+    assert "25 rules: 0 passed, 23 failed, 2 not evaluable;" in res.summary()
+    page = (tmp_path / "gate" / "index.html").read_text(encoding="utf-8")
+    first = page.index("<h2>Expectations")
+    assert page.index("DSR-001 must be evaluated") < first         # named at the top
+    rows = re.findall(r'<td class="(error|failed|warn|skip|passed)">', page[first:])
+    order = {"error": 0, "failed": 1, "warn": 2, "skip": 3, "passed": 4}
+    assert rows == sorted(rows, key=order.get) and rows[0] == "error"
+
+
+def test_not_applicable_in_the_policy_or_allowed_on_the_command_line(no_requests, tmp_path):
+    from toolkit.gate import gate
+    from toolkit.policy import Gate
+
+    pol = load_policy()
+    na = pol.model_copy(update={"gate": Gate(must=pol.gate.must, not_applicable={
+        "DSR-001": "requests are handled by the parent company", "DSR-004": "idem"})})
+    res = gate(no_requests, AS_OF, policy=na)
+    assert res.exit_code == 1 and not res.unevaluated_musts
+    assert "N/A DSR-001: requests are handled by the parent company" in res.lines()
+    assert "2 not applicable" in res.summary()
+    dq = next(o for o in res.outcomes if o.key == "DQ-003:dsr_requests")
+    assert dq.status == "not_applicable"         # its table is only needed by excused rules
+
+    allowed = gate(no_requests, AS_OF, allow_not_evaluable="DSR-*", junit=tmp_path / "j.xml")
+    assert allowed.exit_code == 1 and allowed.allowed == ["DSR-001", "DSR-004"]
+    assert "NOT EVALUABLE DSR-001 S2 (allowed by --allow-not-evaluable): missing dsr_requests" \
+        in allowed.lines()
+    skipped = [s.get("message") for s in ET.parse(tmp_path / "j.xml").getroot().iter("skipped")]
+    assert any(m.startswith("allowed by --allow-not-evaluable") for m in skipped)
+    with pytest.raises(PrivauditError, match="--allow-not-evaluable XYZ-9"):
+        gate(no_requests, AS_OF, allow_not_evaluable="XYZ-9*")
+
+
+def test_must_rules_are_policy_data():
+    from toolkit.exceptions import PolicyError
+    from toolkit.policy import parse_policy
+    import yaml
+
+    with open(load_policy().source, encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    pol = parse_policy(data)
+    assert "RET-001" in pol.gate.must and "SEC-006" not in pol.gate.must
+    for bad, msg in (({"must": ["RET-999"]}, "gate.must: RET-999 is not a rule of this policy"),
+                     ({"not_applicable": {"SHR-004": " "}}, "give the reason"),
+                     ({"must": ["SEC-001"], "x": 1}, "gate.x")):
+        with pytest.raises(PolicyError, match=re.escape(msg)):
+            parse_policy({**data, "gate": bad}, "p.yaml")
+    data["rules"]["SEC-001"]["enabled"] = False
+    with pytest.raises(PolicyError, match="gate.must: SEC-001 is disabled"):
+        parse_policy(data, "p.yaml")
 
 
 def test_unknown_expectation_type_is_an_error(tmp_path, shops):

@@ -1,6 +1,12 @@
-"""The scheduled job: load, audit, gate, report in one call, with the gate's exit code."""
+"""The scheduled job (toolkit.pipeline): load, audit, gate, report in one call, with the gate's
+exit code; run as a user runs it, with relative paths, in a real process."""
 
 from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -10,20 +16,30 @@ from toolkit.exceptions import PrivauditError
 from toolkit.generate import generate
 from toolkit.pipeline import run
 
+NOISE = ("IPKernelApp", "KeyboardInterrupt", "without encryption", "Traceback", "Warning")
 
-def test_run_writes_everything_and_exits_as_the_gate(tmp_path):
-    exports = tmp_path / "exports"
-    generate(exports, customers=300, seed=4)
-    res = CliRunner().invoke(app, ["run", str(exports), "--as-of", "2026-10-31",
-                                   "--out", str(tmp_path / "out")])
-    assert res.exit_code == 1, res.output           # planted violations fail the gate at S2
-    out = tmp_path / "out"
+
+def test_run_with_relative_paths_writes_everything_and_exits_as_the_gate(tmp_path):
+    generate(tmp_path / "exports", customers=300, seed=4)
+    privaudit = Path(sys.executable).parent / "privaudit"
+    proc = subprocess.run([str(privaudit), "run", "exports", "--as-of", "2026-10-31",
+                           "--out", "reports/2026-10"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr   # planted violations fail at S2
+    out = tmp_path / "reports" / "2026-10"
     for p in ("audit.duckdb", "audit/findings.csv", "audit/manifest.json", "gate/index.html",
-              "gate/junit.xml", "index.html", "retention.html", "summary.html"):
+              "gate/junit.xml", "gate/gate.json", "index.html", "retention.html", "summary.html"):
         assert (out / p).exists(), p
+    # piped: one line per notebook, the tally, and nothing from the kernels
+    assert len(re.findall(r"^  ok     \w+ \(\d+\.\d s, \d/7\)$", proc.stdout, re.M)) == 7
+    assert re.search(r"^4\. report: 7 notebooks: 7 ok in \d+\.\d s$", proc.stdout, re.M)
+    assert re.search(r"^3\. gate: gate as of 2026-10-31: 25 rules: \d+ passed, \d+ failed",
+                     proc.stdout, re.M)
+    assert not [n for n in NOISE if n in proc.stderr], proc.stderr
     index = (out / "index.html").read_text()
     assert 'href="gate/index.html"' in index and "RET-001" in index
-    assert "Report: " in res.output and "Traceback" not in res.output
+    assert "Failed: the policy is violated" in index and "25 rules:" in index
+    assert f"Report: {out / 'index.html'}" in proc.stdout
 
 
 def test_run_refuses_bad_options_before_doing_anything(tmp_path):

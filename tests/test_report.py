@@ -1,14 +1,16 @@
-"""The audit notebooks and the HTML report (issue 7): every notebook executed with papermill on a
-small generated shop; recorded numbers against the audit's findings; no personal data in any
-output; the front page; a failing notebook; the notebooks in the repository.
+"""The report (toolkit.report): every notebook executed on a small generated shop into a relative
+``out`` from another working directory, with the process never changing its own; recorded
+numbers against the audit's findings; no personal data in any output; finished pages; a failing
+notebook; papermill directly; ``render`` for notebooks executed elsewhere.
 
-One report run (module fixture) is shared by most tests: papermill starts a kernel per notebook.
+One report run (module fixture) is shared by most tests.
 """
 
 from __future__ import annotations
 
 import html as htmlmod
 import json
+import os
 import re
 import subprocess
 import sys
@@ -34,15 +36,25 @@ AS_OF = "2026-10-31"
 AUDIT_NOTEBOOKS = an.NOTEBOOKS[:-1]
 
 
+def _no_chdir(path):
+    raise AssertionError(f"os.chdir({path!r}) in the reporting process")
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     base = tmp_path_factory.mktemp("report")
     generate(base / "export", customers=250, seed=0)
     db = base / "audit.duckdb"
     toolkit.load(base / "export", db=db)
-    result = rp.report(db, AS_OF, base / "out")
-    return {"base": base, "db": db, "out": base / "out", "result": result,
-            "export": base / "export"}
+    (base / "elsewhere").mkdir()
+    # relative paths from another working directory, which nothing may change (papermill's cwd
+    # would, for every thread at once)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(base / "elsewhere")
+        mp.setattr(os, "chdir", _no_chdir)
+        result = rp.report(Path("..") / "audit.duckdb", AS_OF, Path("reports") / "2026-10")
+    return {"base": base, "db": db, "out": base / "elsewhere" / "reports" / "2026-10",
+            "result": result, "export": base / "export"}
 
 
 def findings_per_rule(db, run_id) -> dict[str, int]:
@@ -56,6 +68,8 @@ def findings_per_rule(db, run_id) -> dict[str, int]:
 def test_every_notebook_ran_into_out(shop):
     res, out = shop["result"], shop["out"]
     assert res.exit_code == 0, res.messages()
+    assert res.out_dir == out and res.index == out / "index.html"
+    assert re.fullmatch(r"7 notebooks: 7 ok in \d+\.\d s", res.tally())
     assert [n.name for n in res.notebooks] == list(an.NOTEBOOKS)
     for n in res.notebooks:
         assert n.status == "ok", n.error
@@ -102,12 +116,12 @@ def test_notebooks_show_the_reporting_standard(shop):
     out = shop["out"]
     nb = nbformat.read(out / "retention.ipynb", as_version=4)
     text = json.dumps(nb)
-    for needle in ("RET-001", "excluded (hold / fiscal)", "Residue by table", "**Examples**",
+    for needle in ("RET-001", "excluded (hold / fiscal)", "Residue by table", "Examples (",
                    "Questions for the controller", "bewaart persoonsgegevens", "GDPR Art. 5(1)(e)"):
         assert needle in text, needle
     assert text.count('"image/png"') >= 8           # age, onset and record trends, breakdowns
     ft = json.dumps(nbformat.read(out / "free_text_pii.ipynb", as_version=4))
-    assert "Contact data in free text" in ft and "with_email" in ft
+    assert "Contact data in free text" in ft and "texts with an e-mail address" in ft
     glued = an.read_scraps(out / "free_text_pii.ipynb")["headline"]
     assert {c["table"] for c in glued["contact_counts"]} >= {"chat_messages"}
 
@@ -236,7 +250,48 @@ def test_index_links_every_notebook_and_lists_every_rule(shop):
         assert c["title"] in htmlmod.unescape(index)
     for sev in ("S1", "S2", "S3", "S4"):
         assert f'class="sev {sev}"' in index
-    assert "http://" not in index and "https://" not in index and "<script" not in index
+    # the statement's quotes name its web site as text; nothing is loaded or linked outside
+    assert not re.search(r'(href|src)="https?:', index) and "<script" not in index
+    assert "7 notebooks: 7 ok in" in index
+
+
+def test_the_front_page_gives_a_verdict_per_promise(shop):
+    index = (shop["out"] / "index.html").read_text(encoding="utf-8")
+    text = htmlmod.unescape(index)
+    pol = load_policy()
+    checked = {c for rid in pol.rules for c in pol.rule_clauses(rid)}
+    assert checked == set(re.findall(r'<tr id="clause-([^"]+)">', index))
+    for clause in checked:
+        row = index[index.index(f'<tr id="clause-{clause}">'):]
+        row = row[:row.index("</tr>")]
+        assert pol.clauses[clause].quote in htmlmod.unescape(row)
+        assert re.search(r'class="verdict (complies|violated|not-evaluable)"', row), clause
+        for rid in pol.rules:
+            if clause in pol.rule_clauses(rid):
+                assert f">{rid}<" in row, (clause, rid)
+    # the planted shop breaks every promise; the gate did not run into this folder
+    assert "12 promises: 0 kept, 12 violated, 0 not evaluable." in text
+    assert "did not run with this report" in text
+
+
+def test_notebook_pages_look_finished(shop):
+    for name in an.NOTEBOOKS:
+        page = (shop["out"] / f"{name}.html").read_text(encoding="utf-8")
+        title = re.search(r"<title>(.*?)</title>", page).group(1)
+        heading = re.search(r'<h1 id="[^"]*">(.*?)<a', page).group(1)
+        assert title == heading, (name, title, heading)
+        assert '<a href="index.html">← Audit report (front page)</a>' in page, name
+        text = readable_text(shop["out"] / f"{name}.html")
+        for word in ("contract section", "catalogue (", "rule-catalogue", "toolkit.", "DQ-003",
+                     "dtype", "<out_dir>", "scrapbook", "NaN", "<NA>", "None", "Warning"):
+            assert word not in text, (name, word)
+        # tables: no 0-based row numbers, the styled ones only
+        assert 'class="row_heading' not in page and "dataframe" not in page, name
+        if name != "summary":
+            assert "white-space: nowrap" in page and "text-align: right" in page, name
+    summary = readable_text(shop["out"] / "summary.html")
+    assert "The history appears from the second audit date on" in summary   # one run: no chart
+    assert "Violations per rule across audit runs" not in summary
 
 
 def test_notebook_html_loads_nothing_from_the_network(shop):
@@ -253,12 +308,15 @@ def test_notebook_html_loads_nothing_from_the_network(shop):
 
 def test_a_failing_notebook_is_named_and_the_others_are_written(shop, tmp_path):
     nb = nbformat.read(an.NOTEBOOK_DIR / "retention.ipynb", as_version=4)
-    nb.cells.insert(4, nbformat.v4.new_code_cell('raise RuntimeError("planted failure")'))
-    broken = tmp_path / "broken.ipynb"
+    nb.cells.insert(4, nbformat.v4.new_code_cell('import os\nprint("cwd:", os.getcwd())\n'
+                                                 'raise RuntimeError("planted failure")'))
+    (tmp_path / "mine").mkdir()
+    broken = tmp_path / "mine" / "broken.ipynb"
     nbformat.write(nb, broken)
     out = tmp_path / "out"
+    # one kernel: requests runs after the failure, in a fresh kernel
     res = rp.report(shop["db"], AS_OF, out, run_id=shop["result"].run_id,
-                    notebooks=[broken, "requests"])
+                    notebooks=[broken, "requests"], kernels=1)
     assert res.exit_code == 1
     assert res.statuses == {"broken": "failed", "requests": "ok"}
     failed = res.failed[0]
@@ -267,12 +325,27 @@ def test_a_failing_notebook_is_named_and_the_others_are_written(shop, tmp_path):
     assert failed.cell == 5 and "cell 5 of" in failed.error     # as seen in JupyterLab
     assert failed.cell_id == nb.cells[4].id
     assert failed.section.startswith("RET-001")          # the heading above the cell
+    # the failing line is quoted, not the cell's first line
+    assert failed.line == 'raise RuntimeError("planted failure")'
+    assert 'line `raise RuntimeError("planted failure")`' in failed.error
     assert (out / "requests.html").is_file() and (out / "broken.html").is_file()
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "FAILED" in index and "broken.ipynb failed at cell 5" in index
     assert 'href="requests.html"' in index
     # the given run was reused, not a new one made
     assert res.run_id == shop["result"].run_id
+    # the kernel worked in the notebook's own folder
+    executed = json.dumps(nbformat.read(out / "broken.ipynb", as_version=4).dict())
+    assert f"cwd: {tmp_path / 'mine'}" in executed
+
+
+def test_a_bad_parameter_is_named_as_the_notebook_calls_it(shop, tmp_path):
+    res = rp.execute(an.NOTEBOOK_DIR / "requests.ipynb", tmp_path / "requests.ipynb",
+                     {"db_path": str(shop["db"]), "as_of": "2026-13-45"})
+    assert res.status == "failed"
+    assert "PrivauditError: as_of = '2026-13-45' is not a date" in res.error
+    assert res.line.startswith("run = an.open_run(db_path, as_of")
+    assert "--as-of" not in res.error
 
 
 # ---------------------------------------------------------------- papermill directly
@@ -295,68 +368,19 @@ def test_a_notebook_runs_directly_with_papermill(shop, tmp_path):
     con.close()
 
 
-# ---------------------------------------------------------------- reveal and helpers (no kernel)
-
-def test_reveal_is_never_stored_nor_shown_unasked(shop, tmp_path):
-    db = shop["db"]
-    con = duckdb.connect(str(db), read_only=True)
-    runs_before = con.execute("SELECT count(*) FROM runs").fetchone()[0]
-    con.close()
-    run = an.open_run(db, AS_OF, reveal=True)
-    assert run.revealed and "not stored" in run.source
-    sec = run.findings_of("SEC-001")["evidence"]
-    assert len(sec) and not sec.str.contains(r"\*\*\*\*").any()        # card numbers unmasked
-    con = duckdb.connect(str(db), read_only=True)
-    assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == runs_before
-    con.close()
-    # a revealed audit folder (how report(reveal=True) hands the run over) needs reveal=True
-    toolkit.audit(db, AS_OF, out=tmp_path / "audit", reveal=True, store=False)
-    with pytest.raises(PrivauditError, match="reveal"):
-        an.open_run(db, AS_OF, audit_dir=tmp_path / "audit")
-    shown = an.open_run(db, AS_OF, audit_dir=tmp_path / "audit", reveal=True)
-    assert shown.revealed and len(shown.findings) == len(run.findings)
-
-
-def test_overdue_buckets_follow_the_catalogue():
-    f = pd.DataFrame({"days_overdue": pd.array([0, 30, 31, 90, 91, 365, 366, 730, 731, 1826, 1827,
-                                                None], dtype="Int64")})
-    b = an.overdue_buckets(f)
-    assert list(b.index) == [label for label, _, _ in an.BUCKETS]
-    assert list(b.values) == [2, 2, 2, 2, 2, 1]
-    g = pd.DataFrame({"due_date": pd.to_datetime(["2026-01-15", "2026-03-02", None])})
-    assert an.onset_by_month(g).to_dict() == {"2026-01": 1, "2026-02": 0, "2026-03": 1}
-
-
-# ---------------------------------------------------------------- the notebooks in the repository
-
-def test_repository_notebooks_are_clean_and_parameterised():
-    files = sorted(an.NOTEBOOK_DIR.glob("*.ipynb"))
-    assert {p.stem for p in files} == set(an.NOTEBOOKS)
-    pol = load_policy()
-    for p in files:
-        nb = nbformat.read(p, as_version=4)
-        nbformat.validate(nb)
-        code = [c for c in nb.cells if c.cell_type == "code"]
-        assert all(c.outputs == [] and c.execution_count is None for c in code), f"{p.name}: outputs"
-        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-        assert len(tagged) == 1, f"{p.name}: {len(tagged)} parameters cells"
-        names = set(re.findall(r"^(\w+)\s*=", tagged[0].source, re.M))
-        assert {"db_path", "as_of", "policy_path", "out_dir", "run_id", "reveal"} <= names, p.name
-        assert nb.metadata.kernelspec.name == "python3"
-        headings = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-        for rid in an.notebook_rules(p.stem, pol):
-            assert re.search(rf"^##\s.*{rid}\b", headings, re.M), (p.name, rid)
-
-
 def test_render_turns_notebooks_executed_elsewhere_into_the_report(shop, tmp_path):
     """The second half of report() for schedulers that run papermill themselves (Airflow)."""
     import shutil
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
     out = tmp_path / "out"
     out.mkdir()
     for name in an.NOTEBOOKS:
         if name != "cookies":
             shutil.copy(shop["out"] / f"{name}.ipynb", out)
-    res = rp.render(shop["db"], out)
+    res = rp.render(out)                                  # the database the notebooks used
     assert res.run_id == shop["result"].run_id            # the run the notebooks recorded
     assert res.exit_code == 1 and [n.name for n in res.failed] == ["cookies"]
     assert "not executed" in res.failed[0].error
@@ -364,3 +388,10 @@ def test_render_turns_notebooks_executed_elsewhere_into_the_report(shop, tmp_pat
         assert (out / f"{name}.html").is_file() == (name != "cookies")
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "FAILED" in index and 'href="retention.html"' in index
+    # the command line twin
+    shutil.copy(shop["out"] / "cookies.ipynb", out)
+    cli = CliRunner().invoke(app, ["render", "--out", str(out)])
+    assert cli.exit_code == 0, cli.output
+    assert "report: 7 notebooks: 7 ok" in cli.output and len(re.findall(r"^  ok ", cli.output, re.M)) == 7
+    with pytest.raises(PrivauditError, match="no such folder"):
+        rp.render(tmp_path / "missing")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -72,6 +73,9 @@ RECORD_DATE_KEYS = ("sent", "date", "scanned", "received", "placed", "completed"
 
 SCRAP_MIME = "application/scrapbook.scrap.json+json"
 
+#: how every table, chart and page spells a missing value
+MISSING = "–"
+
 
 def rule_notebook(rule_id: str) -> str | None:
     """The notebook that presents ``rule_id`` (None for a rule this toolkit does not know)."""
@@ -114,26 +118,74 @@ class AuditRun:
         return self.findings[self.findings["rule_id"] == rule_id].reset_index(drop=True)
 
 
+#: where ``make demo`` writes its database, and ``privaudit load``'s default
+DEFAULT_DBS = (Path("demo") / "audit.duckdb", Path("data") / "audit.duckdb")
+
+#: the environment variable naming the audit database when ``db_path`` is empty
+DB_ENV = "PRIVAUDIT_DB"
+
+
+def db_candidates(db_path: str | Path | None = None) -> list[Path]:
+    """Where :func:`find_db` looks, in order. A relative path is tried in the working directory
+    and its parent (JupyterLab runs a notebook in its own folder, ``notebooks/``); an empty
+    ``db_path`` means ``$PRIVAUDIT_DB``, else what ``make demo`` wrote, else ``data/``."""
+    if db_path is None or not str(db_path).strip():
+        env = os.environ.get(DB_ENV, "").strip()
+        names = [Path(env)] if env else list(DEFAULT_DBS)
+    else:
+        names = [Path(db_path)]
+    out: list[Path] = []
+    for name in names:
+        name = name.expanduser()
+        for p in ([name] if name.is_absolute() else [Path.cwd() / name, Path.cwd().parent / name]):
+            if p not in out:
+                out.append(p)
+    return out
+
+
+def find_db(db_path: str | Path | None = None) -> Path:
+    """The audit database a notebook reads (absolute); the error names every path tried."""
+    tried = db_candidates(db_path)
+    for p in tried:
+        if p.is_file():
+            return p.resolve()
+    given = (f"db_path = {str(db_path)!r}" if db_path is not None and str(db_path).strip()
+             else f"db_path = None (${DB_ENV} {'= ' + repr(os.environ[DB_ENV]) if os.environ.get(DB_ENV) else 'not set'})")
+    raise UnusableInputError(
+        f"{given}: no audit database found; tried {', '.join(str(p) for p in tried)}. Set "
+        f"db_path in the parameters cell (or ${DB_ENV}); 'make demo' writes demo/audit.duckdb")
+
+
 def resolve_db(db_path: str | Path) -> Path:
-    """``db_path`` as given, or relative to the repository when run from ``notebooks/``."""
-    p = Path(db_path).expanduser()
-    if p.exists() or p.is_absolute():
-        return p
-    for base in (Path.cwd().parent, NOTEBOOK_DIR.parent):
-        if (base / p).exists():
-            return base / p
-    return p
+    """``db_path`` made absolute (:func:`find_db`; the path as given when nothing exists)."""
+    try:
+        return find_db(db_path)
+    except UnusableInputError:
+        return Path(db_path).expanduser().resolve()
 
 
-def stored_run_for(db: Path, as_of: datetime, policy: Policy) -> str | None:
-    """The latest stored, masked, complete run of ``policy`` at exactly ``as_of`` (or None)."""
-    wanted = {c["rule_id"] for c in catalogue(policy) if c["enabled"]}
+def _as_of(value, tz: str):
+    """parse_as_of, its error naming the parameter as the notebook calls it."""
+    try:
+        return parse_as_of(value, tz)
+    except PrivauditError as e:
+        raise PrivauditError(str(e).replace("--as-of:", "as_of =", 1)) from None
+
+
+def stored_run_for(db: Path, as_of: datetime | None, policy: Policy | None) -> str | None:
+    """The latest stored, masked, complete run of ``policy`` at exactly ``as_of`` (or None).
+    ``as_of`` None: at any audit date; ``policy`` None: of any policy."""
+    wanted = ({c["rule_id"] for c in catalogue(policy) if c["enabled"]} if policy is not None
+              else set())
+    sql = ("SELECT run_id, rules FROM runs WHERE NOT coalesce(revealed, false)"
+           + (" AND as_of = $as_of" if as_of is not None else "")
+           + (" AND policy_sha256 = $sha" if policy is not None else "")
+           + " ORDER BY started_at DESC")
+    params = {k: v for k, v in (("as_of", as_of), ("sha", policy.sha256 if policy else None))
+              if v is not None}
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute(
-            "SELECT run_id, rules FROM runs WHERE as_of = $1 AND policy_sha256 = $2 "
-            "AND NOT coalesce(revealed, false) ORDER BY started_at DESC", [as_of, policy.sha256]
-        ).fetchall()
+        rows = con.execute(sql, params).fetchall()
     except duckdb.CatalogException:
         return None
     finally:
@@ -144,48 +196,52 @@ def stored_run_for(db: Path, as_of: datetime, policy: Policy) -> str | None:
     return None
 
 
-def open_run(db_path: str | Path, as_of: str | date | datetime | None = None,
-             policy_path: str | Path | None = None, run_id: str | None = None,
-             reveal: bool = False, out_dir: str | Path | None = None,
-             audit_dir: str | Path | None = None) -> AuditRun:
-    """The audit run a notebook presents.
+def _latest_as_of(db: Path) -> date | None:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        row = con.execute("SELECT as_of_date FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+    except duckdb.CatalogException:
+        row = None
+    finally:
+        con.close()
+    return row[0] if row else None
 
-    * ``audit_dir``: the outputs of ``audit(out=...)`` (how :func:`report` hands a revealed run,
-      which is never stored in the database, to its notebooks);
+
+def open_run(db_path: str | Path | None = None, as_of: str | date | datetime | None = None,
+             policy_path: str | Path | None = None, run_id: str | None = None,
+             reveal: bool = False, audit_dir: str | Path | None = None) -> AuditRun:
+    """The audit run a notebook presents. A notebook only reads: it never stores a run.
+
+    * ``db_path``: the audit database (:func:`find_db`; None: ``$PRIVAUDIT_DB`` or what
+      ``make demo`` wrote);
+    * ``audit_dir``: the outputs of ``audit(out=...)`` (how :func:`toolkit.report.report` hands a
+      revealed run, which is never stored in the database, to its notebooks);
     * ``run_id``: that stored run (a revealed run only with ``reveal=True``);
-    * otherwise, with ``reveal=False``: the latest stored masked run of this policy at ``as_of``
-      (default: today), or a new run made once with ``toolkit.audit`` and stored;
+    * otherwise, with ``reveal=False``: the latest stored masked run of this policy at ``as_of``,
+      or with ``as_of`` None the latest stored masked run; when there is none at ``as_of``, an
+      ad-hoc run made now and not stored (``privaudit audit`` stores runs);
     * otherwise, with ``reveal=True``: an ad-hoc revealed run, kept out of the database.
     """
-    import pandas as pd
-
-    db = resolve_db(db_path)
-    if not db.exists():
-        raise UnusableInputError(f"{db_path}: database not found (set db_path in the parameters "
-                                 f"cell to your audit database, e.g. data/audit.duckdb)")
+    db = find_db(db_path)
     policy = load_policy(policy_path)
     if audit_dir is not None:
         return _run_from_folder(Path(audit_dir), db, policy, reveal)
+    source = "stored run"
     if run_id is None:
-        as_of_ts, _ = parse_as_of(as_of if as_of is not None
-                                   else datetime.now(ZoneInfo(policy.timezone)).date(),
-                                   policy.timezone)
-        if reveal:
-            res = audit(db, as_of_ts, policy, reveal=True, store=False)
-            findings = res.findings_frame()
-            findings["details"] = findings["details"].map(lambda s: json.loads(s) if s else {})
-            findings["due_date"] = pd.to_datetime(findings["due_date"])
-            findings["days_overdue"] = findings["days_overdue"].astype("Int64")
-            return _assemble(res.run_id, res.as_of.isoformat(), res.as_of_date, True,
-                             "ad-hoc revealed run (not stored)", db, policy,
-                             res.rules_frame(), findings, "")
-        run_id = stored_run_for(db, as_of_ts, policy)
-        source = "stored run"
-        if run_id is None:
-            res = audit(db, as_of_ts, policy, out=Path(out_dir) / "audit" if out_dir else None)
-            run_id, source = res.run_id, "new run"
-    else:
-        source = "stored run"
+        if as_of is None and not reveal:
+            run_id = stored_run_for(db, None, policy if policy_path is not None else None)
+            if run_id is None:
+                raise PrivauditError(
+                    f"{db}: no stored audit run{' of ' + str(policy_path) if policy_path else ''}"
+                    f"; store one with 'privaudit audit --db {db} --as-of YYYY-MM-DD', or set "
+                    f"as_of in the parameters cell for a look without storing")
+        else:
+            if as_of is None:
+                as_of = _latest_as_of(db) or datetime.now(ZoneInfo(policy.timezone)).date()
+            as_of_ts, _ = _as_of(as_of, policy.timezone)
+            run_id = None if reveal else stored_run_for(db, as_of_ts, policy)
+            if run_id is None:
+                return _ad_hoc(db, as_of_ts, policy, reveal)
     run, rules_df, findings = load_run(db, run_id)
     row = run.iloc[0]
     revealed = bool(row.get("revealed"))
@@ -194,17 +250,33 @@ def open_run(db_path: str | Path, as_of: str | date | datetime | None = None,
                              f"it (authorised investigations only)")
     if policy_path is None and row.get("policy") and Path(str(row["policy"])).is_file():
         policy = load_policy(row["policy"])
+    import pandas as pd
     as_of_date = pd.Timestamp(row["as_of_date"]).date()
     out = _assemble(run_id, pd.Timestamp(row["as_of"]).isoformat(), as_of_date, revealed, source,
                     db, policy, rules_df, findings, str(row.get("started_at", "")))
-    if as_of is not None and run_id is not None and source == "stored run":
+    if as_of is not None:
         try:
-            _, wanted = parse_as_of(as_of, policy.timezone)
+            _, wanted = _as_of(as_of, policy.timezone)
             if wanted != as_of_date:
                 out.notes.append(f"as_of {wanted} was given, but run {run_id} is as of {as_of_date}")
         except PrivauditError:
             pass
     return out
+
+
+def _ad_hoc(db: Path, as_of_ts: datetime, policy: Policy, reveal: bool) -> AuditRun:
+    """An audit made now for the notebook only (never stored)."""
+    import pandas as pd
+
+    res = audit(db, as_of_ts, policy, reveal=reveal, store=False)
+    findings = res.findings_frame()
+    findings["details"] = findings["details"].map(lambda s: json.loads(s) if s else {})
+    findings["due_date"] = pd.to_datetime(findings["due_date"])
+    findings["days_overdue"] = findings["days_overdue"].astype("Int64")
+    source = ("ad-hoc revealed run (not stored)" if reveal else
+              "ad-hoc run made now (not stored: 'privaudit audit' stores runs)")
+    return _assemble(res.run_id, res.as_of.isoformat(), res.as_of_date, reveal, source, db,
+                     policy, res.rules_frame(), findings, "")
 
 
 def _assemble(run_id, as_of, as_of_date, revealed, source, db, policy, rules_df, findings,
@@ -365,9 +437,9 @@ def _explode(values) -> "Any":
     out = []
     for v in values:
         if isinstance(v, (list, tuple)):
-            out.extend(v if v else ["(none)"])
+            out.extend(v if v else [MISSING])
         elif v is None or (isinstance(v, float) and math.isnan(v)):
-            out.append("(none)")
+            out.append(MISSING)
         else:
             out.append(v)
     return pd.Series(out, dtype="object")
@@ -393,8 +465,8 @@ def matrix(findings, row_key: str, col_key: str) -> "Any":
         cv = d.get(col_key)
         for r in (rv if isinstance(rv, list) and rv else [rv]):
             for c in (cv if isinstance(cv, list) and cv else [cv]):
-                rows.append("(none)" if r is None else str(r))
-                cols.append("(none)" if c is None else str(c))
+                rows.append(MISSING if r is None else str(r))
+                cols.append(MISSING if c is None else str(c))
     if not rows:
         return pd.DataFrame()
     return pd.crosstab(pd.Series(rows, name=row_key), pd.Series(cols, name=col_key))
@@ -541,6 +613,20 @@ def record(notebook: str, run: AuditRun, rule_ids: Iterable[str], out_dir: str |
         (folder / f"{notebook}.json").write_text(json.dumps(headline, indent=2, default=_plain) + "\n",
                                                  encoding="utf-8")
     return headline
+
+
+def headline_table(headline: dict) -> "Any":
+    """A notebook's recorded numbers per rule (from :func:`record`) as a table."""
+    import pandas as pd
+
+    rows = [{"rule": rid, "severity": h["severity"], "status": str(h["status"]).replace("_", " "),
+             "population": h["population"], "violations": h["violations"], "%": h["percent"],
+             "excluded": h["excluded"]} for rid, h in headline["rules"].items()]
+    df = pd.DataFrame(rows, columns=["rule", "severity", "status", "population", "violations",
+                                     "%", "excluded"])
+    for c in ("population", "violations", "excluded"):
+        df[c] = pd.to_numeric(df[c]).astype("Int64")
+    return df
 
 
 def read_headlines(out_dir: str | Path | None, run_id: str | None = None) -> dict[str, dict | None]:

@@ -228,15 +228,20 @@ def gate(
                                         "data, no assets from the internet) into this folder."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file (default: the "
                                           "committed suites in expectations/)."),
+    allow_not_evaluable: Optional[str] = typer.Option(
+        None, "--allow-not-evaluable", help="Must-rules that may stay unevaluated in this run, "
+        "e.g. 'CKE-*,DSR-004' (otherwise a must-rule whose data is missing gives exit 2)."),
 ):
-    """Run the Great Expectations suites as a CI gate: exit 0 pass, 1 violated, 2 error."""
+    """Run the Great Expectations suites as a CI gate: exit 0 pass, 1 violated, 2 error or a
+    must-rule not evaluable."""
     from .gate import gate as run_gate
 
     try:
         with progress_reporter() as progress:
             if progress:
                 progress("running the Great Expectations suites")
-            res = run_gate(db, as_of, policy=policy, fail_on=fail_on, junit=junit, docs=docs)
+            res = run_gate(db, as_of, policy=policy, fail_on=fail_on, junit=junit, docs=docs,
+                           allow_not_evaluable=allow_not_evaluable)
     except PrivauditError as e:
         fail(e)
     for line in res.lines():
@@ -317,7 +322,8 @@ def demo(
             if progress:
                 progress(f"generating {customers:,} customers")
             gen(exports, customers=customers, seed=seed, as_of=date.fromisoformat(as_of))
-            res = run_job(exports, as_of, out_dir, progress=progress)
+            res = run_job(exports, as_of, out_dir, progress=progress,
+                          on_notebook=notebook_lines())
     except PrivauditError as e:
         fail(e)
     _print_run(res, f"generated a demo shop ({customers:,} customers, seed {seed}) in {exports}")
@@ -332,14 +338,23 @@ def _print_run(res, first: str | None = None) -> None:
         f"audited {len(res.audit.rules)} rules as of {res.audit.as_of_date}: "
         f"{len(res.audit.findings):,} findings in {res.out_dir / 'audit'}",
         f"gate: {res.gate.summary()}",
-        f"report: {len(res.report.notebooks)} notebooks, "
-        f"{'all ok' if not res.report.failed else str(len(res.report.failed)) + ' failed'}",
+        f"report: {res.report.tally()}",
     ]
     for i, line in enumerate(steps, 1):
         out.print(f"{i}. {line}", markup=False, soft_wrap=True)
     for p in res.problems:
         err.print(f"problem: {p}", markup=False, soft_wrap=True)
-    out.print(f"Report: {res.index.resolve()}", markup=False, soft_wrap=True)
+    out.print(f"Report: {res.index}", markup=False, soft_wrap=True)
+
+
+def notebook_lines():
+    """One line per notebook as it finishes (a terminal and a log alike)."""
+    def line(r, done: int, total: int) -> None:
+        mark = "ok    " if r.status == "ok" else "FAILED"
+        text = f"  {mark} {r.name} ({r.seconds:.1f} s, {done}/{total})"
+        out.print(text + (f": {r.error}" if r.status != "ok" else ""), markup=False,
+                  soft_wrap=True, highlight=False)
+    return line
 
 
 @app.command()
@@ -353,20 +368,42 @@ def report(
     reveal: bool = typer.Option(False, "--reveal", help="Unmasked evidence (authorised "
                                 "investigations only; the run is not stored)."),
 ):
-    """Execute the audit notebooks with papermill and write the HTML report (exit 1 if one failed)."""
+    """Execute the audit notebooks and write the HTML report (exit 1 if one failed)."""
     from .report import report as make_report
 
     try:
         with progress_reporter() as progress:
             res = make_report(db, as_of, out_dir, policy=policy, reveal=reveal, run_id=run_id,
-                              progress=progress)
+                              progress=progress, on_notebook=notebook_lines())
     except PrivauditError as e:
         fail(e)
-    for m in res.messages():
-        err.print(m, markup=False, soft_wrap=True)
     if reveal:
         err.print("warning: --reveal: the report shows unmasked personal data", markup=False)
-    out.print(f"Report: {res.index.resolve()}", markup=False, soft_wrap=True)
+    out.print(f"report: {res.tally()}", markup=False, soft_wrap=True)
+    out.print(f"Report: {res.index}", markup=False, soft_wrap=True)
+    raise typer.Exit(res.exit_code)
+
+
+@app.command()
+def render(
+    out_dir: Path = typer.Option(..., "--out", help="Folder of the notebooks executed by papermill "
+                                 "or a scheduler; index.html and the HTML pages are written there."),
+    db: Optional[Path] = typer.Option(None, "--db", help="Database (default: the db_path the "
+                                      "notebooks were executed with)."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Run for the front page (default: "
+                                         "the one the notebooks recorded)."),
+    policy: Optional[Path] = typer.Option(None, "--policy"),
+):
+    """Turn notebooks executed elsewhere (papermill, Airflow) into the report (exit 1 if one failed)."""
+    from .report import render as make_render
+
+    try:
+        res = make_render(out_dir, db=db, run_id=run_id, policy=policy,
+                          on_notebook=notebook_lines())
+    except PrivauditError as e:
+        fail(e)
+    out.print(f"report: {res.tally()}", markup=False, soft_wrap=True)
+    out.print(f"Report: {res.index}", markup=False, soft_wrap=True)
     raise typer.Exit(res.exit_code)
 
 
@@ -379,6 +416,8 @@ def run_cmd(
     mapping: Optional[Path] = typer.Option(None, "--mapping"),
     policy: Optional[Path] = typer.Option(None, "--policy"),
     fail_on: str = typer.Option("S2", "--fail-on"),
+    allow_not_evaluable: Optional[str] = typer.Option(
+        None, "--allow-not-evaluable", help="Must-rules the gate may leave unevaluated, e.g. 'CKE-*'."),
 ):
     """The scheduled job: load, audit, gate, report. Exit code as the gate (0, 1, 2)."""
     from .pipeline import run as run_job
@@ -386,7 +425,8 @@ def run_cmd(
     try:
         with progress_reporter() as progress:
             res = run_job(export_dir, as_of, out_dir, db=db, mapping=mapping, policy=policy,
-                          fail_on=fail_on, progress=progress)
+                          fail_on=fail_on, progress=progress, on_notebook=notebook_lines(),
+                          allow_not_evaluable=allow_not_evaluable)
     except PrivauditError as e:
         fail(e)
     _print_run(res)

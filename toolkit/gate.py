@@ -76,11 +76,12 @@ class Outcome:
     table: str
     title: str
     clause: str = ""
-    status: str = "passed"      # passed | failed | error | not_evaluable | disabled
+    status: str = "passed"      # passed | failed | error | not_evaluable | not_applicable | disabled
     failing_rows: int | None = None
     message: str = ""
     notes: str = ""
     subjects: str = ""          # what a failing row is (e.g. "chat_messages, calls")
+    used_by: list[str] = field(default_factory=list)    # DQ-003: the rules needing the table
 
     @property
     def success(self) -> bool | None:
@@ -101,6 +102,8 @@ class GateResult:
     seconds: float = 0.0
     junit: Path | None = None
     docs: Path | None = None
+    rules: dict[str, dict] = field(default_factory=dict)    # rule id -> {title, severity, must, ...}
+    allowed: list[str] = field(default_factory=list)        # --allow-not-evaluable, as matched
 
     @staticmethod
     def at_or_above(severity: str, fail_on: str) -> bool:
@@ -115,9 +118,37 @@ class GateResult:
         """Failed expectations at or above ``fail_on``."""
         return [o for o in self.failed if self.at_or_above(o.severity, self.fail_on)]
 
+    def rule_status(self, rule_id: str) -> str:
+        """A rule's verdict from its expectations (``kind: rule``): error, failed, not_evaluable,
+        not_applicable, disabled or passed."""
+        if not (self.rules.get(rule_id) or {}).get("enabled", True):
+            return "disabled"
+        mine = [o.status for o in self.outcomes if o.rule_id == rule_id and o.kind == "rule"]
+        for s in ("error", "failed", "not_evaluable", "not_applicable", "disabled"):
+            if s in mine:
+                return s
+        return "passed" if mine else "not_evaluable"
+
+    def rule_statuses(self) -> dict[str, str]:
+        return {rid: self.rule_status(rid) for rid in self.rules}
+
+    @property
+    def unevaluated_musts(self) -> list[str]:
+        """Must-rules that are not evaluable and neither declared not applicable nor allowed:
+        each makes the gate exit 2."""
+        return [rid for rid, r in self.rules.items()
+                if r.get("must") and rid not in self.allowed
+                and self.rule_status(rid) == "not_evaluable"]
+
+    def excused(self, o: Outcome) -> bool:
+        """A not-evaluable expectation the policy or ``--allow-not-evaluable`` accepts."""
+        return o.status == "not_applicable" or (o.status == "not_evaluable"
+                                                 and o.rule_id in self.allowed)
+
     @property
     def exit_code(self) -> int:
-        if self.errors or any(o.status == "error" for o in self.outcomes):
+        if (self.errors or any(o.status == "error" for o in self.outcomes)
+                or self.unevaluated_musts):
             return 2
         return 1 if self.blocking else 0
 
@@ -130,35 +161,70 @@ class GateResult:
                 and o.status in ("passed", "failed")]
         return sum(o.failing_rows or 0 for o in mine) if mine else None
 
+    def missing(self, rule_id: str) -> str:
+        """What makes a rule not evaluable (or why it does not apply)."""
+        msgs = [o.message for o in self.outcomes if o.rule_id == rule_id and o.kind == "rule"
+                and o.status in ("not_evaluable", "not_applicable") and o.message]
+        return msgs[0] if msgs else "no expectation ran"
+
     def lines(self) -> list[str]:
-        """One line per failing expectation (rule id, severity, failing rows), then one per
-        error and per expectation that could not be evaluated."""
-        out = []
+        """Failures first: one line per failing expectation (rule id, severity, failing rows),
+        per error and per must-rule that could not be evaluated; then the warnings below
+        ``fail_on`` and what else was not evaluated."""
+        out, later = [], []
         for o in self.failed:
-            flag = "FAIL" if self.at_or_above(o.severity, self.fail_on) else "warn"
             what = {"data_check": " (data check)", "schema": " (schema)"}.get(o.kind, "")
-            out.append(f"{flag} {o.rule_id} {o.severity} {_rows(o.failing_rows)} in "
-                       f"{o.subjects}{what}: {o.title}")
+            text = (f"{o.rule_id} {o.severity} {_rows(o.failing_rows)} in {o.subjects}{what}: "
+                    f"{o.title}")
+            if self.at_or_above(o.severity, self.fail_on):
+                out.append("FAIL " + text)
+            else:
+                later.append("warn " + text)
         for e in self.errors:
             out.append(f"ERROR {e}")
         for o in self.outcomes:
             if o.status == "error":
                 out.append(f"ERROR {o.rule_id} {o.severity} {o.key} on {o.table}: {o.message}")
-            elif o.status == "not_evaluable":
-                out.append(f"SKIP {o.rule_id} {o.severity} {o.key} not evaluable: {o.message}")
-        return out
+        for rid in self.unevaluated_musts:
+            out.append(f"ERROR {rid} {self.rules[rid]['severity']} must be evaluated but is not "
+                       f"evaluable: {self.missing(rid)}")
+        for rid, status in self.rule_statuses().items():
+            if status == "not_evaluable" and rid not in self.unevaluated_musts:
+                why = ("allowed by --allow-not-evaluable" if rid in self.allowed
+                       else "not a must-rule")
+                later.append(f"NOT EVALUABLE {rid} {self.rules[rid]['severity']} ({why}): "
+                             f"{self.missing(rid)}")
+            elif status == "not_applicable":
+                later.append(f"N/A {rid}: {self.rules[rid].get('not_applicable')}")
+        return out + later
+
+    def coverage(self) -> dict[str, int]:
+        """Rules per verdict (the enabled and disabled rules of the policy)."""
+        n = {s: 0 for s in ("passed", "failed", "not_evaluable", "not_applicable", "error",
+                            "disabled")}
+        for status in self.rule_statuses().values():
+            n[status] += 1
+        return n
 
     def summary(self) -> str:
-        n = {s: sum(1 for o in self.outcomes if o.status == s)
-             for s in ("passed", "failed", "error", "not_evaluable", "disabled")}
-        parts = [f"{len(self.outcomes)} expectations in {len(self.suites)} suites",
-                 f"{n['passed']} passed", f"{n['failed']} failed "
-                 f"({len(self.blocking)} at or above {self.fail_on})"]
-        if n["not_evaluable"]:
-            parts.append(f"{n['not_evaluable']} not evaluable")
-        if n["error"] or self.errors:
-            parts.append(f"{n['error'] + len(self.errors)} errors")
-        return f"gate as of {self.as_of_date}: " + ", ".join(parts) + f" -> exit {self.exit_code}"
+        """``gate as of D: 25 rules: 19 passed, 4 failed, 2 not evaluable; 35 checks: ...``."""
+        n = self.coverage()
+        rules = [f"{len(self.rules)} rules: {n['passed']} passed", f"{n['failed']} failed"]
+        for key, label in (("not_evaluable", "not evaluable"), ("not_applicable", "not applicable"),
+                           ("error", "errors"), ("disabled", "disabled")):
+            if n[key]:
+                rules.append(f"{n[key]} {label}")
+        checks = [o for o in self.outcomes if o.kind != "rule"]
+        c = {s: sum(1 for o in checks if o.status == s) for s in ("passed", "failed")}
+        parts = [", ".join(rules),
+                 f"{len(checks)} data checks: {c['passed']} passed, {c['failed']} failed",
+                 f"{len(self.blocking)} failing at or above {self.fail_on}"]
+        if self.unevaluated_musts:
+            parts.append(f"{len(self.unevaluated_musts)} must-rules not evaluable")
+        errors = sum(1 for o in self.outcomes if o.status == "error") + len(self.errors)
+        if errors:
+            parts.append(f"{errors} errors")
+        return f"gate as of {self.as_of_date}: " + "; ".join(parts) + f" -> exit {self.exit_code}"
 
     def to_dict(self) -> dict:
         """The results without any data values (safe to publish)."""
@@ -166,7 +232,11 @@ class GateResult:
                 "as_of": self.as_of.isoformat(), "as_of_date": self.as_of_date.isoformat(),
                 "fail_on": self.fail_on, "exit_code": self.exit_code, "source": self.source,
                 "policy_fingerprint": self.policy_fingerprint, "seconds": self.seconds,
-                "suites": self.suites, "errors": self.errors,
+                "summary": self.summary(), "coverage": self.coverage(),
+                "rules": {rid: {**r, "status": self.rule_status(rid)}
+                          for rid, r in self.rules.items()},
+                "unevaluated_musts": self.unevaluated_musts, "allowed": self.allowed,
+                "lines": self.lines(), "suites": self.suites, "errors": self.errors,
                 "outcomes": [{k: v for k, v in o.__dict__.items()} for o in self.outcomes]}
 
 
@@ -360,15 +430,37 @@ def unknown_types(types: set[str]) -> set[str]:
 
 # ---------------------------------------------------------------- the gate
 
+def allowed_rules(patterns: str | list[str] | None, pol: Policy) -> list[str]:
+    """The policy's rules matched by ``--allow-not-evaluable`` patterns (``CKE-*,DSR-004``)."""
+    import fnmatch
+
+    if not patterns:
+        return []
+    if isinstance(patterns, str):
+        patterns = [p.strip() for p in patterns.split(",") if p.strip()]
+    out = []
+    for pat in patterns:
+        hits = [rid for rid in pol.rules if fnmatch.fnmatchcase(rid, pat.upper())]
+        if not hits:
+            raise PrivauditError(f"--allow-not-evaluable {pat}: matches no rule of the policy")
+        out.extend(h for h in hits if h not in out)
+    return out
+
+
 def gate(db: str | Path, as_of: str | date | datetime, policy: str | Path | Policy | None = None,
          fail_on: str = "S2", junit: str | Path | None = None, docs: str | Path | None = None,
-         suites_dir: str | Path | None = None) -> GateResult:
+         suites_dir: str | Path | None = None,
+         allow_not_evaluable: str | list[str] | None = None) -> GateResult:
     """Run every suite against ``db`` as of ``as_of``; write JUnit XML and HTML when asked.
 
     Suites come from ``suites_dir``; by default from ``expectations/`` when no policy is given
     (they must have been generated from the default policy), else they are generated in memory
     from ``policy``. Raises :class:`PrivauditError` for unusable arguments (database not found,
     bad as_of, bad policy or fail_on); problems of the suites themselves give ``exit_code`` 2.
+
+    The gate never passes on nothing: a rule the policy lists under ``gate.must`` that is not
+    evaluable (its tables or columns are missing) gives exit 2, unless ``gate.not_applicable``
+    gives a reason or ``allow_not_evaluable`` (rule ids or patterns) names it.
     """
     from .findings import parameters, parse_as_of, prepare
     from .ingest import connect
@@ -398,7 +490,12 @@ def gate(db: str | Path, as_of: str | date | datetime, policy: str | Path | Poli
         errors.extend(problems)
         if not problems:
             runnable.append((where, suite))
-    result = GateResult(as_of_ts, as_of_date, fail_on, [], errors, {}, source, fingerprint)
+    result = GateResult(as_of_ts, as_of_date, fail_on, [], errors, {}, source, fingerprint,
+                        allowed=allowed_rules(allow_not_evaluable, pol))
+    result.rules = {rid: {"title": spec.title, "severity": spec.severity, "clause": spec.clause,
+                          "enabled": spec.enabled, "must": rid in pol.gate.must,
+                          "not_applicable": pol.gate.not_applicable.get(rid)}
+                    for rid, spec in pol.rules.items()}
 
     con = connect(db, read_only=True, timezone=pol.timezone)
     gxr = None
@@ -432,12 +529,27 @@ def gate(db: str | Path, as_of: str | date | datetime, policy: str | Path | Poli
         if gxr is not None:
             gxr.close()
         con.close()
+    _excuse_schema_checks(result)
     result.seconds = round(time.perf_counter() - started, 3)
     if junit is not None:
         result.junit = write_junit(result, Path(junit))
     if docs is not None:
         result.docs = write_docs(result, Path(docs))
     return result
+
+
+def _excuse_schema_checks(result: GateResult) -> None:
+    """A DQ-003 check of a table that only excused rules need (not applicable, allowed or
+    disabled) does not fail the gate: it is not applicable either."""
+    excused = {rid for rid, r in result.rules.items() if r.get("not_applicable")}
+    excused |= set(result.allowed)
+    excused |= {o.rule_id for o in result.outcomes if o.status == "disabled"}
+    for o in result.outcomes:
+        if o.kind == "schema" and o.status == "failed" and o.used_by \
+                and set(o.used_by) <= excused:
+            o.status = "not_applicable"
+            o.message = (f"needed only by rules not applicable or allowed here: "
+                         f"{', '.join(o.used_by)}")
 
 
 def _first_line(e: BaseException | str) -> str:
@@ -497,7 +609,8 @@ def _outcome(suite_name: str, e: dict) -> Outcome:
                    rule_id=m["rule_id"], severity=m["severity"], kind=m.get("kind", "rule"),
                    agrees_with_audit=bool(m.get("agrees_with_audit")), table=m["batch"],
                    title=m.get("check") or m.get("title", ""), clause=m.get("clause", "") or "",
-                   notes=e.get("notes") or "", subjects=m.get("subjects") or m["batch"])
+                   notes=e.get("notes") or "", subjects=m.get("subjects") or m["batch"],
+                   used_by=list(m.get("used_by") or []))
 
 
 def _run_suite(gxr: DuckDBGX, where: str, suite: dict, pol: Policy, present: dict, setup,
@@ -528,6 +641,10 @@ def _run_suite(gxr: DuckDBGX, where: str, suite: dict, pol: Policy, present: dic
         missing = missing_needs(Rule(o.rule_id, o.table, needs, sql=lambda p: ""), present)
         if spec is not None and not spec.enabled:
             o.status, o.message = "disabled", "disabled in the policy"
+        elif missing and o.rule_id in pol.gate.not_applicable:
+            o.status = "not_applicable"
+            o.message = (f"not applicable: {pol.gate.not_applicable[o.rule_id]} (missing "
+                         f"{', '.join(missing)})")
         elif missing:
             o.status, o.message = "not_evaluable", "missing " + ", ".join(missing)
         elif (failure := setup(o.rule_id)) is not None:
@@ -601,8 +718,11 @@ def _run_suite(gxr: DuckDBGX, where: str, suite: dict, pol: Policy, present: dic
 def write_junit(result: GateResult, path: Path) -> Path:
     """JUnit XML: one testsuite per suite, one testcase per expectation; a ``failure`` for each
     failed expectation at or above fail_on (with its failing-row count), an ``error`` for each
-    expectation or suite that could not run, ``skipped`` for not evaluable or disabled ones.
-    Failed expectations below fail_on pass, with the count in ``system-out``."""
+    expectation or suite that could not run and for each rule expectation that is not evaluable
+    (nothing was checked); ``skipped`` only for what the policy excuses (not applicable, with its
+    reason; disabled), ``--allow-not-evaluable`` and data checks whose table is missing (the
+    table's own check fails). Failed expectations below fail_on pass, with the count in
+    ``system-out``."""
     root = ET.Element("testsuites", name="privaudit gate")
     by_suite: dict[str, list[Outcome]] = {}
     for o in result.outcomes:
@@ -632,9 +752,17 @@ def write_junit(result: GateResult, path: Path) -> Path:
             elif o.status == "error":
                 counts["errors"] += 1
                 ET.SubElement(tc, "error", message=o.message or "error")
-            elif o.status in ("not_evaluable", "disabled"):
+            elif o.status == "not_evaluable" and o.kind == "rule" and not result.excused(o):
+                counts["errors"] += 1
+                must = "must-rule " if (result.rules.get(o.rule_id) or {}).get("must") else ""
+                ET.SubElement(tc, "error", type="not_evaluable",
+                              message=f"{must}{o.rule_id} not evaluable: {o.message}")
+            elif o.status in ("not_evaluable", "not_applicable", "disabled"):
                 counts["skipped"] += 1
-                ET.SubElement(tc, "skipped", message=o.message or o.status)
+                why = o.message or o.status
+                if o.status == "not_evaluable" and o.rule_id in result.allowed:
+                    why = f"allowed by --allow-not-evaluable: {why}"
+                ET.SubElement(tc, "skipped", message=why)
         for k, v in counts.items():
             s.set(k, str(v))
             totals[k] += v
@@ -664,56 +792,81 @@ th{background:#f4f4f4}.passed{color:#1a7f37}.failed{color:#b42318;font-weight:60
 .warn{color:#9a6700}.error{color:#b42318}.skip{color:#666}
 .num{text-align:right;font-variant-numeric:tabular-nums}code{font-size:.85rem}
 .summary{padding:.6rem .8rem;background:#f4f4f4;border-left:4px solid #888}
+.summary.failed,.summary.error{border-left-color:#b42318}.summary.passed{border-left-color:#1a7f37}
+table.cov{width:auto}nav{font-size:.9rem;margin-bottom:1rem}
 """
+
+
+#: the gate page's order: what needs attention first
+_ORDER = {"error": 0, "failed": 1, "not_evaluable": 2, "warn": 3, "skipped": 4, "passed": 5}
 
 
 def write_docs(result: GateResult, folder: Path) -> Path:
     """The gate's own Data Docs: ``index.html`` (self-contained: inline CSS, no scripts, nothing
-    loaded from the internet) and ``gate.json``. Only rule ids, titles, severities, statuses and
-    counts are shown: never a data value."""
+    loaded from the internet) and ``gate.json``. Failures first: errors and must-rules not
+    evaluated, failures at or above fail_on, then the rest. Only rule ids, titles, severities,
+    statuses and counts are shown: never a data value."""
     folder.mkdir(parents=True, exist_ok=True)
     esc = html.escape
-    rows_by_suite: dict[str, list[str]] = {}
+    rows = []
     for o in result.outcomes:
         if o.status == "failed":
-            cls = "failed" if result.at_or_above(o.severity, result.fail_on) else "warn"
-            label = "failed" if cls == "failed" else f"failed (below {result.fail_on})"
-        elif o.status == "passed":
-            cls, label = "passed", "passed"
-        elif o.status == "error":
-            cls, label = "error", "error"
+            blocking = result.at_or_above(o.severity, result.fail_on)
+            key, cls = ("failed", "failed") if blocking else ("warn", "warn")
+            label = "failed" if blocking else f"failed (below {result.fail_on})"
+        elif o.status == "not_evaluable" and o.kind == "rule" and not result.excused(o):
+            must = (result.rules.get(o.rule_id) or {}).get("must")
+            key, cls = ("error", "error") if must and o.rule_id in result.unevaluated_musts \
+                else ("not_evaluable", "error")
+            label = "not evaluable (must-rule)" if must else "not evaluable"
+        elif o.status == "not_evaluable" and o.rule_id in result.allowed:
+            key, cls, label = "skipped", "skip", "not evaluable (allowed)"
         else:
-            cls, label = "skip", o.status.replace("_", " ")
+            key = o.status if o.status in ("passed", "error") else "skipped"
+            cls = {"passed": "passed", "error": "error"}.get(o.status, "skip")
+            label = o.status.replace("_", " ")
         count = "" if o.failing_rows is None else str(o.failing_rows)
-        rows_by_suite.setdefault(o.suite, []).append(
+        rows.append((_ORDER.get(key, 9), SEVERITIES.index(o.severity), o.suite, o.key,
             f"<tr><td>{esc(o.rule_id)}</td><td>{esc(o.severity)}</td><td>{esc(o.kind)}"
             f"{' (agrees with audit)' if o.agrees_with_audit else ''}</td><td>{esc(o.table)}</td>"
             f"<td>{esc(o.title)}</td><td><code>{esc(o.expectation_type)}</code></td>"
-            f"<td class=\"{cls}\">{esc(label)}</td><td class=\"num\">{esc(count)}</td>"
-            f"<td>{esc(o.message)}</td></tr>")
+            f"<td>{esc(o.suite)}</td><td class=\"{cls}\">{esc(label)}</td>"
+            f"<td class=\"num\">{esc(count)}</td><td>{esc(o.message)}</td></tr>"))
+    rows.sort(key=lambda r: r[:4])
+    cov = result.coverage()
+    cls = {0: "passed", 1: "failed"}.get(result.exit_code, "error")
     parts = [
         "<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
         f"<title>privaudit gate {esc(result.as_of_date.isoformat())}</title>",
         f"<style>{_CSS}</style></head><body>",
+        # in a report's folder (OUT/gate, as `privaudit run` writes it): a link to its front page
+        "<nav><a href=\"../index.html\">&larr; Audit report (front page)</a></nav>"
+        if folder.name == "gate" else "",
         f"<h1>privaudit data-quality gate, as of {esc(result.as_of_date.isoformat())}</h1>",
-        f"<p class=\"summary\">{esc(result.summary())}</p>",
+        f"<p class=\"summary {cls}\">exit {result.exit_code}: {esc(result.summary())}</p>",
+        "<table class=\"cov\"><tr>" + "".join(
+            f"<th>{esc(k.replace('_', ' '))}</th>" for k in cov) + "</tr><tr>" + "".join(
+            f"<td class=\"num\">{v}</td>" for v in cov.values()) + "</tr></table>",
         f"<p>Suites: {esc(result.source)}. Great Expectations {esc(result.gx_version)}, "
         f"privaudit {esc(__version__)}. Counts are failing rows (all of them); no data values "
         f"are shown. Exit codes: 0 nothing at or above {esc(result.fail_on)} failed, 1 something "
-        f"did, 2 a suite could not run.</p>",
+        f"did, 2 a suite could not run or a must-rule could not be evaluated.</p>",
     ]
-    if result.errors:
-        parts.append("<h2>Suites that could not run</h2><ul>")
+    if result.errors or result.unevaluated_musts:
+        parts.append("<h2>Could not run</h2><ul>")
         parts.extend(f"<li class=\"error\">{esc(e)}</li>" for e in result.errors)
+        parts.extend(f"<li class=\"error\">{esc(rid)} must be evaluated but is not evaluable: "
+                     f"{esc(result.missing(rid))}</li>" for rid in result.unevaluated_musts)
         parts.append("</ul>")
     head = ("<tr><th>rule</th><th>severity</th><th>kind</th><th>table</th><th>title</th>"
-            "<th>expectation</th><th>status</th><th>failing rows</th><th>note</th></tr>")
-    for name, rows in rows_by_suite.items():
-        parts.append(f"<h2>{esc(name)}</h2><table>{head}{''.join(rows)}</table>")
+            "<th>expectation</th><th>suite</th><th>status</th><th>failing rows</th>"
+            "<th>note</th></tr>")
+    parts.append(f"<h2>Expectations, failures first</h2><table>{head}"
+                 f"{''.join(r[-1] for r in rows)}</table>")
     parts.append("</body></html>\n")
     page = folder / "index.html"
-    page.write_text("\n".join(parts), encoding="utf-8")
+    page.write_text("\n".join(p for p in parts if p), encoding="utf-8")
     (folder / "gate.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n",
                                       encoding="utf-8")
     return page

@@ -39,17 +39,23 @@ class RunResult:
 
 def run(export_dir: str | Path, as_of: str, out: str | Path, db: str | Path | None = None,
         mapping: str | Path | None = None, policy: str | Path | None = None,
-        fail_on: str = "S2", progress: Callable[[str], None] | None = None) -> RunResult:
-    """Load ``export_dir``, audit it as of ``as_of``, gate it and write the report into ``out``."""
+        fail_on: str = "S2", progress: Callable[[str], None] | None = None,
+        on_notebook=None, allow_not_evaluable: str | list[str] | None = None) -> RunResult:
+    """Load ``export_dir``, audit it as of ``as_of``, gate it and write the report into ``out``.
+    Relative paths are taken from the working directory once, here. ``on_notebook`` is called
+    with each notebook's result as it finishes (``toolkit.report.report``);
+    ``allow_not_evaluable`` names must-rules the gate may leave unevaluated
+    (``toolkit.gate.gate``)."""
     from .findings import audit
     from .gate import check_fail_on, gate
     from .ingest import load
     from .report import report
 
     check_fail_on(fail_on)
-    out = Path(out)
+    out = Path(out).resolve()
+    export_dir = Path(export_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    db = Path(db) if db else out / "audit.duckdb"
+    db = Path(db).resolve() if db else out / "audit.duckdb"
     say = progress or (lambda _m: None)
     res = RunResult(2, out, db)
     say("loading")
@@ -59,10 +65,11 @@ def run(export_dir: str | Path, as_of: str, out: str | Path, db: str | Path | No
     res.problems += [f"{r.rule_id}: error: {r.error}" for r in res.audit.errors]
     say("gate")
     res.gate = gate(db, as_of, policy=policy, fail_on=fail_on, junit=out / "gate" / "junit.xml",
-                    docs=out / "gate")
+                    docs=out / "gate", allow_not_evaluable=allow_not_evaluable)
     res.problems += list(res.gate.errors)
     say("report")
-    res.report = report(db, as_of, out, policy=policy, run_id=res.audit.run_id, progress=progress)
+    res.report = report(db, as_of, out, policy=policy, run_id=res.audit.run_id, progress=progress,
+                        on_notebook=on_notebook)
     res.problems += res.report.messages() if res.report.exit_code else []
     res.exit_code = 2 if res.problems or res.gate.exit_code == 2 else res.gate.exit_code
     return res

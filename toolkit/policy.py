@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from .exceptions import PolicyError
 
@@ -158,6 +159,30 @@ class RuleSpec(_Model):
     enabled: bool = True
 
 
+class Clause(_Model):
+    """A clause of the statement as the front page quotes it (Dutch, as published)."""
+    title: str
+    quote: str
+
+
+class Gate(_Model):
+    """What the CI gate demands beyond the rules themselves.
+
+    ``must``: rules the gate must evaluate; one that is not evaluable (its tables or columns
+    are missing) fails the gate with exit 2, unless ``not_applicable`` gives the reason it does
+    not apply to this organisation (or ``--allow-not-evaluable`` names it for one run)."""
+    must: list[str] = []
+    not_applicable: dict[str, str] = {}
+
+    @field_validator("not_applicable")
+    @classmethod
+    def _reasons(cls, v: dict[str, str]) -> dict[str, str]:
+        for rid, reason in v.items():
+            if not str(reason or "").strip():
+                raise ValueError(f"{rid}: give the reason it does not apply")
+        return v
+
+
 class Policy(_Model):
     policy_version: str | None = None
     controller: Controller
@@ -170,6 +195,8 @@ class Policy(_Model):
     sharing: Sharing
     dsr: Dsr = Dsr()
     rules: dict[str, RuleSpec]
+    clauses: dict[str, Clause] = {}
+    gate: Gate = Gate()
 
     # set by load_policy: where it came from and the sha256 of its bytes
     source: str = ""
@@ -203,8 +230,25 @@ class Policy(_Model):
                 raise ValueError(f"{rid!r} is not a rule id like RET-001")
         return v
 
+    @model_validator(mode="after")
+    def _known_rules(self) -> "Policy":
+        for key, ids in (("gate.must", self.gate.must),
+                         ("gate.not_applicable", list(self.gate.not_applicable))):
+            for rid in ids:
+                if rid not in self.rules:
+                    raise ValueError(f"{key}: {rid} is not a rule of this policy")
+        for rid in self.gate.must:
+            if not self.rules[rid].enabled:
+                raise ValueError(f"gate.must: {rid} is disabled (enabled: false); a must-rule "
+                                 f"has to be evaluated")
+        return self
+
     def rule(self, rule_id: str) -> RuleSpec:
         return self.rules[rule_id]
+
+    def rule_clauses(self, rule_id: str) -> list[str]:
+        """The statement clauses a rule checks (its ``clause``, e.g. "7.1, 1.3")."""
+        return [c.strip() for c in self.rules[rule_id].clause.split(",") if c.strip()]
 
 
 def parse_policy(data: object, where: str = "policy") -> Policy:
@@ -214,9 +258,9 @@ def parse_policy(data: object, where: str = "policy") -> Policy:
         return Policy.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top)"
+        key = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        raise PolicyError(f"{where}: {key}: {msg}") from None
+        raise PolicyError(f"{where}: {key}: {msg}" if key else f"{where}: {msg}") from None
 
 
 def load_policy(path: str | Path | None = None) -> Policy:

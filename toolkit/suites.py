@@ -61,8 +61,9 @@ SUITE_PREFIX = "privaudit."
 FORMAT_VERSION = 1
 GENERATOR = "toolkit.suites.build_suites"
 
-# DQ-003 (export coverage): a missing core table is S3, anything else informational
-DQ003_CORE_TABLES = ("visits", "transfers", "dsr_requests")
+# DQ-003 (export coverage): a core table (contract section 3) or a column the rules need that
+# is missing is S2, so that the default gate fails on it; an optional table's, informational
+DQ003_CORE_SEVERITY = "S2"
 DQ003 = {"rule_id": "DQ-003", "clause": "", "basis": "GDPR Art. 5(2), 30 (accountability)"}
 
 
@@ -137,7 +138,8 @@ def gx_escape(sql: str) -> str:
 
 def policy_fingerprint(policy: Policy) -> str:
     """sha256 of the policy's values (not of its file: comments and layout do not count)."""
-    data = policy.model_dump(mode="json", exclude={"source", "sha256"})
+    # the clauses (front page) and the gate's must-rules (applied at run time) are not in the suites
+    data = policy.model_dump(mode="json", exclude={"source", "sha256", "clauses", "gate"})
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
 
 
@@ -363,7 +365,7 @@ def schema_checks(policy: Policy, rules: list) -> list[dict]:
     order = [t.name for t in schema.TABLES]
     for t in sorted(needed, key=order.index):
         cols = [c for c in schema.table(t).column_names if c in needed[t]]
-        severity = "S3" if t in DQ003_CORE_TABLES else "INFO"
+        severity = DQ003_CORE_SEVERITY if schema.table(t).core else "INFO"
         values = ", ".join(f"({_quote(c)})" for c in cols)
         query = (f"SELECT n.column_name\nFROM (VALUES {values}) AS n(column_name)\n"
                  f"WHERE n.column_name NOT IN (\n"
