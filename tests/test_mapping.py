@@ -529,3 +529,20 @@ def test_loading_a_product_export_without_a_mapping_suggests_one(tmp_path):
     with pytest.raises(UnusableInputError, match="these files fit the shipped mapping 'magento': "
                                                   "use --mapping magento"):
         toolkit.load(DATA / "magento", db=tmp_path / "a.duckdb")
+
+
+def test_the_audit_manifest_lists_every_file_of_a_mapped_load(tmp_path):
+    import json
+    db = tmp_path / "a.duckdb"
+    toolkit.load(DATA / "shopify/2024", db=db, mapping="shopify")
+    toolkit.load(DATA / "mailchimp", db=db, mapping="mailchimp")
+    toolkit.load(DATA / "shopify/2022", db=db, mapping="shopify")     # orders absent this time
+    toolkit.audit(db, "2026-10-31", out=tmp_path / "out", store=False)
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert m["exports"]["orders"]["file"] == "orders_export_1.csv"    # still the loaded one
+    assert m["exports"]["customers"]["rows_loaded"] == 2
+    events = [f for f in m["export_files"] if f["table"] == "newsletter_consent_events"]
+    assert len(events) == 10 and {f["file"] for f in events} == {
+        "subscribed_email_audience_export_3f9a1c2b7d.csv",
+        "unsubscribed_email_audience_export_3f9a1c2b7d.csv",
+        "cleaned_email_audience_export_3f9a1c2b7d.csv"}

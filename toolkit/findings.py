@@ -390,12 +390,16 @@ def write_outputs(res: AuditResult, out: Path, db: str | Path) -> None:
             w.writerow({k: getattr(r, k) for k in RULE_COLUMNS})
     con = duckdb.connect(str(db), read_only=True)
     try:
-        files = con.execute(
+        # every file of each table's latest load (a mapping may read several files into one
+        # table; a mapping table without a file is logged as 'absent' and has none)
+        all_files = con.execute(
             "SELECT table_name, file, sha256, rows_read, rows_loaded, rows_rejected FROM load_log "
-            "WHERE table_name IS NOT NULL QUALIFY row_number() OVER (PARTITION BY table_name "
-            "ORDER BY loaded_at DESC) = 1 ORDER BY table_name").fetchall()
+            "WHERE table_name IS NOT NULL AND file IS NOT NULL QUALIFY load_id = first_value(load_id) "
+            "OVER (PARTITION BY table_name ORDER BY loaded_at DESC) ORDER BY table_name, file"
+        ).fetchall()
+        files = list({t: (t, *rest) for t, *rest in reversed(all_files)}.values())[::-1]
     except duckdb.Error:
-        files = []
+        files, all_files = [], []
     finally:
         con.close()
     manifest = {
@@ -409,6 +413,8 @@ def write_outputs(res: AuditResult, out: Path, db: str | Path) -> None:
         "tables": {t: {"rows_as_of": n} for t, n in res.table_rows.items()},
         "exports": {t: {"file": f, "sha256": h, "rows_read": rd, "rows_loaded": ld, "rows_rejected": rj}
                     for t, f, h, rd, ld, rj in files},
+        "export_files": [{"table": t, "file": f, "sha256": h, "rows_read": rd, "rows_loaded": ld,
+                          "rows_rejected": rj} for t, f, h, rd, ld, rj in all_files],
         "rules": {r.rule_id: {"status": r.status, "violations": r.violations, "seconds": r.seconds}
                   for r in res.rules},
         "findings": len(res.findings),
