@@ -28,11 +28,12 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from . import __version__, cookies, dates, schema
+from . import cookies, dates, schema
 from .exceptions import PrivauditError, UnusableInputError
 from .ingest import connect
 from .masking import evidence_json, evidence_text, mask_evidence
 from .policy import Policy, load_policy
+from .provenance import versions
 from . import rules
 from .rules import REGISTRY, Rule, select
 
@@ -47,6 +48,9 @@ RESULTS_DDL = (
         run_id VARCHAR, started_at TIMESTAMPTZ, as_of TIMESTAMPTZ, as_of_date DATE,
         policy VARCHAR, policy_sha256 VARCHAR, toolkit_version VARCHAR, rules VARCHAR[],
         findings BIGINT, seconds DOUBLE, revealed BOOLEAN)""",
+    # the software that made the run (toolkit.provenance); added to databases made before
+    *(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {key}_version VARCHAR"
+      for key in ("duckdb", "great_expectations", "pandas", "python")),
     """CREATE TABLE IF NOT EXISTS rule_results (
         run_id VARCHAR, as_of_date DATE, rule_id VARCHAR, title VARCHAR, severity VARCHAR,
         status VARCHAR, population BIGINT, violations BIGINT, excluded BIGINT, missing VARCHAR,
@@ -86,6 +90,8 @@ class AuditResult:
     seconds: float
     revealed: bool = False
     table_rows: dict[str, int] = field(default_factory=dict)
+    # privaudit, DuckDB, Great Expectations, pandas and Python versions (toolkit.provenance)
+    software: dict[str, str] = field(default_factory=versions)
 
     @property
     def errors(self) -> list[RuleResult]:
@@ -359,10 +365,14 @@ def _store(con: duckdb.DuckDBPyConnection, res: AuditResult) -> None:
     con.execute("BEGIN TRANSACTION")
     for ddl in RESULTS_DDL:
         con.execute(ddl)
-    con.execute("INSERT INTO runs VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    sw = res.software
+    con.execute("INSERT INTO runs (run_id, started_at, as_of, as_of_date, policy, policy_sha256, "
+                "toolkit_version, rules, findings, seconds, revealed, duckdb_version, "
+                "great_expectations_version, pandas_version, python_version) "
+                "VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 [res.run_id, res.as_of, res.as_of_date, res.policy.source, res.policy.sha256,
-                 __version__, [r.rule_id for r in res.rules], len(res.findings), res.seconds,
-                 res.revealed])
+                 sw["privaudit"], [r.rule_id for r in res.rules], len(res.findings), res.seconds,
+                 res.revealed, sw["duckdb"], sw["great_expectations"], sw["pandas"], sw["python"]])
     con.executemany("INSERT INTO rule_results VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                     [[res.run_id, res.as_of_date, r.rule_id, r.title, r.severity, r.status,
                       r.population, r.violations, r.excluded, r.missing, r.error, r.seconds]
@@ -403,7 +413,8 @@ def write_outputs(res: AuditResult, out: Path, db: str | Path) -> None:
     finally:
         con.close()
     manifest = {
-        "toolkit": "privaudit", "toolkit_version": __version__, "run_id": res.run_id,
+        "toolkit": "privaudit", "toolkit_version": res.software["privaudit"], "run_id": res.run_id,
+        "software": res.software,
         "as_of": res.as_of.isoformat(), "as_of_date": res.as_of_date.isoformat(),
         "timezone": res.policy.timezone,
         "policy": {"source": res.policy.source, "sha256": res.policy.sha256,
