@@ -41,7 +41,7 @@ def test_load_errors_are_one_line_with_exit_2(tmp_path):
 
 
 def test_version_and_schema():
-    assert runner.invoke(app, ["--version"]).output.strip() == f"privaudit {__version__}"
+    assert runner.invoke(app, ["--version"]).output.splitlines()[0] == f"privaudit {__version__}"
     res = runner.invoke(app, ["schema", "payments"])
     assert res.exit_code == 0 and "card_pan" in res.output and "customers" not in res.output
     res = runner.invoke(app, ["schema", "klanten"])
@@ -52,7 +52,7 @@ def test_python_dash_m_and_console_script_work(tmp_path):
     env = {**os.environ, "CI": "1"}
     out = subprocess.run([sys.executable, "-m", "toolkit", "--version"], capture_output=True,
                          text=True, env=env, check=True)
-    assert out.stdout.strip() == f"privaudit {__version__}"
+    assert out.stdout.splitlines()[0] == f"privaudit {__version__}"
     script = Path(sys.executable).parent / "privaudit"
     out = subprocess.run([str(script), "load", str(tmp_path / "nope")], capture_output=True,
                          text=True, env=env)
@@ -137,3 +137,75 @@ def test_an_unexpected_error_is_one_line_unless_debugging(tmp_path, monkeypatch,
     monkeypatch.setenv("PRIVAUDIT_DEBUG", "1")
     with pytest.raises(RuntimeError):
         cli.main()
+
+
+# ------------------------------------------------------------------ small usage errors (issue 20)
+
+def _main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """Run the console script's main() in-process: (exit code, stderr)."""
+    import toolkit.cli as cli
+
+    monkeypatch.setattr(sys, "argv", ["privaudit", *args])
+    monkeypatch.delenv("PRIVAUDIT_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    return e.value.code, capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory):
+    from .test_findings import shop
+
+    return shop(tmp_path_factory.mktemp("usage"))
+
+
+USAGE_ERRORS = {
+    "too few customers": (["generate", "{tmp}/g", "--customers", "200"],
+                          "error: --customers 200: too few for the planted scenarios (160 scenario "
+                          "accounts); use at least 229, or --violation-rate 0 for a shop without "
+                          "violations"),
+    "demo, too few customers": (["demo", "--out", "{tmp}/d", "--customers", "100"],
+                                "error: --customers 100: too few"),
+    "demo, bad --as-of": (["demo", "--out", "{tmp}/d", "--as-of", "2026-13-01"],
+                          "error: --as-of: '2026-13-01' is not a date (YYYY-MM-DD)"),
+    "generate, bad --as-of": (["generate", "{tmp}/g", "--as-of", "31-10-2026"],
+                              "error: --as-of: '31-10-2026' is not a date (YYYY-MM-DD)"),
+    "audit, bad --as-of": (["audit", "--db", "{db}", "--as-of", "2026-02-30"],
+                           "error: --as-of: '2026-02-30' is not a date (YYYY-MM-DD) or ISO timestamp"),
+    "audit, bad --rules": (["audit", "--db", "{db}", "--as-of", "2025-03-02", "--rules", "XYZ-*"],
+                           "error: --rules XYZ-*: matches no rule of the policy"),
+    "audit, --out under a file": (["audit", "--db", "{db}", "--as-of", "2025-03-02", "--out",
+                                   "{db}/out"], "error: {db}/out: Not a directory"),
+    "audit, missing database": (["audit", "--db", "{tmp}/none.duckdb", "--as-of", "2025-03-02"],
+                                "error: {tmp}/none.duckdb: database not found"),
+    "audit, missing policy": (["audit", "--db", "{db}", "--as-of", "2025-03-02", "--policy",
+                               "{tmp}/none.yaml"], "error: {tmp}/none.yaml: policy file not found"),
+    "gate, bad --fail-on": (["gate", "--db", "{db}", "--as-of", "2025-03-02", "--fail-on", "S9"],
+                            "error: --fail-on S9: use one of S1, S2, S3, S4, INFO"),
+    "run, bad --fail-on": (["run", "{tmp}", "--as-of", "2025-03-02", "--out", "{tmp}/r",
+                            "--fail-on", "high"], "error: --fail-on high: use one of"),
+    "run, missing export folder": (["run", "{tmp}/none", "--as-of", "2025-03-02", "--out",
+                                    "{tmp}/r"], "error: {tmp}/none: export folder not found"),
+    "load, missing mapping": (["load", "{tmp}", "--db", "{tmp}/a.duckdb", "--mapping",
+                               "{tmp}/none.yaml"], "error: {tmp}/none.yaml: mapping file not found"),
+    "report, missing database": (["report", "--db", "{tmp}/none.duckdb", "--as-of", "2025-03-02",
+                                  "--out", "{tmp}/rep"], "error: {tmp}/none.duckdb: database not found"),
+    "rules, missing policy": (["rules", "--policy", "{tmp}/none.yaml"],
+                              "error: {tmp}/none.yaml: policy file not found"),
+}
+
+
+@pytest.mark.parametrize("case", list(USAGE_ERRORS))
+def test_a_bad_argument_is_one_line_with_exit_2(case, small_db, tmp_path, monkeypatch, capsys):
+    args, expected = USAGE_ERRORS[case]
+    fill = {"tmp": str(tmp_path), "db": str(small_db)}
+    code, err = _main(monkeypatch, capsys, *(a.format(**fill) for a in args))
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith(expected.format(**fill)), err
+    assert "internal error" not in err and "Traceback" not in err
+
+
+def test_too_few_customers_writes_nothing(tmp_path, monkeypatch, capsys):
+    code, err = _main(monkeypatch, capsys, "generate", str(tmp_path / "g"), "--customers", "200")
+    assert code == 2 and not (tmp_path / "g").exists()

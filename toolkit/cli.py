@@ -18,7 +18,6 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
 from .exceptions import PrivauditError
 
 app = typer.Typer(
@@ -59,9 +58,13 @@ def fail(e: PrivauditError) -> None:
 
 
 @app.callback(invoke_without_command=True)
-def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
+def _root(version: bool = typer.Option(False, "--version", help="Print the versions of privaudit, "
+                                        "DuckDB, Great Expectations, pandas and Python, and exit.")):
     if version:
-        out.print(f"privaudit {__version__}")
+        from .provenance import describe
+
+        for line in describe():
+            out.print(line, markup=False, soft_wrap=True)
         raise typer.Exit(0)
 
 
@@ -292,10 +295,14 @@ def generate(
         d = date.fromisoformat(as_of)
     except ValueError:
         fail(PrivauditError(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)"))
-    with progress_reporter() as progress:
-        if progress:
-            progress(f"generating {customers:,} customers into {out_dir}")
-        summary = gen(out_dir, customers=customers, seed=seed, as_of=d, violation_rate=violation_rate)
+    try:
+        with progress_reporter() as progress:
+            if progress:
+                progress(f"generating {customers:,} customers into {out_dir}")
+            summary = gen(out_dir, customers=customers, seed=seed, as_of=d,
+                          violation_rate=violation_rate)
+    except PrivauditError as e:
+        fail(e)
     rows = summary.get("rows", {}) if isinstance(summary, dict) else {}
     out.print(f"wrote {sum(rows.values()):,} rows in {len(rows)} tables to {out_dir} "
               f"(seed {seed}, as of {d}); planted violations in {out_dir}/_truth/findings.csv")
@@ -316,12 +323,16 @@ def demo(
 
     exports = out_dir / "exports"
     try:
+        d = date.fromisoformat(as_of)
+    except ValueError:
+        fail(PrivauditError(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)"))
+    try:
         for leftover in (out_dir / "audit.duckdb", out_dir / "audit.duckdb.wal"):
             leftover.unlink(missing_ok=True)
         with progress_reporter() as progress:
             if progress:
                 progress(f"generating {customers:,} customers")
-            gen(exports, customers=customers, seed=seed, as_of=date.fromisoformat(as_of))
+            gen(exports, customers=customers, seed=seed, as_of=d)
             res = run_job(exports, as_of, out_dir, progress=progress,
                           on_notebook=notebook_lines())
     except PrivauditError as e:
@@ -492,9 +503,13 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print(Text("interrupted"))
         sys.exit(130)
-    except Exception as e:       # a bug: one line, the traceback only on request
+    except Exception as e:
         if os.environ.get("PRIVAUDIT_DEBUG"):
             raise
+        if isinstance(e, OSError) and e.filename:  # a path that cannot be used: named, one line
+            err.print(Text(f"error: {e.filename}: {e.strerror or type(e).__name__}"), soft_wrap=True)
+            sys.exit(2)
+        # a bug: one line, the traceback only on request
         first = str(e).splitlines()[0] if str(e) else ""
         err.print(Text(f"error: internal error: {type(e).__name__}: {first} "
                        f"(run with PRIVAUDIT_DEBUG=1 for the traceback)"), soft_wrap=True)

@@ -19,3 +19,7 @@ class MappingError(PrivauditError):
 
 class PolicyError(PrivauditError):
     """A policy file that is malformed (the message names the key)."""
+
+
+class UsageError(PrivauditError, ValueError):
+    """An argument out of its range (the message names the option and what is allowed)."""

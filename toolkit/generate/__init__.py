@@ -24,6 +24,7 @@ from pathlib import Path
 from . import (commerce, cookies, marketing, people, plant_cookies, plant_marketing,  # noqa: F401
                plant_retention, plant_rights, plant_security, plant_sharing, requests, service,
                sharing, truth)
+from ..exceptions import UsageError
 from .context import Ctx
 from .scenarios import REGISTRY, Scenario
 from .truth import RULES
@@ -47,24 +48,23 @@ def generate(out_dir, customers: int = 500, seed: int = 0, as_of: date = DEFAULT
     ``{"files": {table: file}, "rows": {table: n}, "planted": {rule: n}, "flagged": {rule: n},
     "near_misses": {rule: n}, "scenario_customers": n, ...}``."""
     if customers < 1:
-        raise ValueError("customers must be at least 1")
+        raise UsageError(f"--customers {customers}: use at least 1")
     if not 0 <= violation_rate <= 1:
-        raise ValueError("violation_rate must be between 0 and 1")
+        raise UsageError(f"--violation-rate {violation_rate}: use a share between 0 and 1")
     if isinstance(as_of, str):
         as_of = date.fromisoformat(as_of)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / "_truth").exists():
-        shutil.rmtree(out / "_truth")
-
     reps = repetitions(customers, violation_rate)
     with_accounts: list[Scenario] = [s for s in REGISTRY if s.customers > 0]
     without: list[Scenario] = [s for s in REGISTRY if s.customers == 0]
     needed = reps * sum(s.customers for s in with_accounts)
     if needed > customers * 0.7:
-        raise ValueError(f"{customers} customers are too few for the planted scenarios "
-                         f"({needed} scenario accounts); use at least {int(needed / 0.7) + 1} "
-                         "or violation_rate=0")
+        raise UsageError(f"--customers {customers}: too few for the planted scenarios "
+                         f"({needed} scenario accounts); use at least {int(needed / 0.7) + 1}, "
+                         "or --violation-rate 0 for a shop without violations")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "_truth").exists():
+        shutil.rmtree(out / "_truth")
 
     ctx = Ctx(out, seed, as_of, violation_rate)
     ctx.scans = cookies.scans(ctx)
