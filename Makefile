@@ -2,15 +2,14 @@
 #
 # Every target installs from the lock, requirements/lock.txt: the exact versions of the whole
 # dependency set (all extras), the ones CI tests. `make lock` refreshes it; `make lowest` runs the
-# tests on the lowest versions pyproject.toml allows. Installs use uv (pinned below; put into the
-# virtual environment by pip), which resolves against PyPI only.
+# tests on the lowest versions pyproject.toml allows. Installs use uv (its version from the lock,
+# put into the virtual environment by pip), which resolves against PyPI only.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo
 LOCK   := requirements/lock.txt
-UV_VERSION := 0.13.9
 UV     := $(BIN)/uv
 # the lock pins the build backend too (setuptools), so the wheel is built the same way each time
 UV_INSTALL := $(UV) pip install --quiet --python $(BIN)/python --constraints $(LOCK) \
@@ -25,7 +24,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(UV): | $(BIN)/python
-	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/python -m pip install --quiet --constraint $(LOCK) uv
 
 $(STAMP): pyproject.toml $(LOCK) | $(UV)
 	$(UV_INSTALL) -e ".[dev]"
@@ -71,7 +70,7 @@ lowest: | $(UV)
 	rm -rf $(LOWEST_VENV)
 	$(UV) venv --quiet --python $(BIN)/python $(LOWEST_VENV)
 	$(UV) pip install --quiet --python $(LOWEST_VENV)/bin/python --resolution lowest-direct \
-	    -e ".[dev]" "uv==$(UV_VERSION)"
+	    -e ".[dev]"
 	$(UV) pip freeze --python $(LOWEST_VENV)/bin/python > $(LOWEST_VENV)/versions.txt
 	$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider
 

@@ -1,0 +1,1 @@
+"""The committed Great Expectations suites, shipped as ``toolkit.expectations`` (see ``toolkit.resources``)."""
