@@ -164,7 +164,8 @@ def test_the_installed_wheel_runs_the_demo(installed, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     from toolkit.report import NOTEBOOKS
 
-    assert f"report: {len(NOTEBOOKS)} notebooks, all ok" in proc.stdout, proc.stdout
+    n = len(NOTEBOOKS)
+    assert f"report: {n} notebooks: {n} ok in " in proc.stdout, proc.stdout
     assert (out_dir / "index.html").is_file()
     # a relative --out stays relative to where the command was started (no notebook moved it)
     assert f"Report: {(out_dir / 'index.html').resolve()}" in proc.stdout, proc.stdout
