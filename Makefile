@@ -44,6 +44,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.free_text
 	$(BIN)/python -m benchmarks.free_text --hit-rate 0.1 --name free_text_sparse
 	$(BIN)/python -m benchmarks.scale
+	$(BIN)/python -m benchmarks.report_speed
 	$(BIN)/python -m benchmarks.report
 
 # regenerate expectations/ after changing the policy or a rule (a test fails until you do)

@@ -297,7 +297,13 @@ class NotebookRunner:
             t.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None:            # interrupted: finish the notebooks running, no more
+            while True:
+                try:
+                    self.jobs.get_nowait()
+                except queue.Empty:
+                    break
         for _ in self.threads:
             self.jobs.put(None)
         for t in self.threads:

@@ -182,16 +182,24 @@ def examples(run: AuditRun, rule_id: str, n: int = 10) -> None:
 # ---------------------------------------------------------------- charts
 
 def figure(fig, alt: str | None = None) -> None:
-    """Display a matplotlib figure with alternative text (its titles by default) and close it."""
+    """Display a matplotlib figure as a PNG with alternative text (its titles by default) and
+    close it. The figure is drawn once, as laid out (``fig.tight_layout()``), not a second time
+    to crop it as IPython's default display does."""
+    import base64
+    import io
+
     import matplotlib.pyplot as plt
+    from IPython.display import display
 
     if alt is None:
         titles = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) else []
         titles += [ax.get_title() for ax in fig.axes if ax.get_visible() and ax.get_title()]
         alt = "; ".join(titles[:6]) or "Chart"
-    from IPython.display import display
-    display(fig, metadata={"image/png": {"alt": alt}})
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)
     plt.close(fig)
+    display({"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": alt},
+            metadata={"image/png": {"alt": alt}}, raw=True)
 
 
 def _month_bars(ax, trend, title: str, xlabel: str, color: str) -> None:
