@@ -495,6 +495,10 @@ def schema(
 
 
 def main() -> None:
+    # jsonschema (imported with nbformat for the report) compiles the grammar of the optional
+    # package rfc3987-syntax on import: about 1.3 s of CPU for an IRI format check that nothing
+    # in this command uses. This process is ours, so it goes without (docs/benchmarks.md).
+    sys.modules.setdefault("rfc3987_syntax", None)
     try:
         app()
     except PrivauditError as e:  # raised outside a command's own handling

@@ -246,12 +246,21 @@ def timing(run: AuditRun, findings, rule_id: str) -> None:
     figure(fig)
 
 
+#: a breakdown with fewer values than this is a small table, not a chart
+CHART_FROM = 3
+
+
 def counts(values, title: str, xlabel: str = "Findings", ylabel: str = ""):
-    """A horizontal bar chart of counts (a breakdown, e.g. ``an.breakdown(f, "channel")``)."""
+    """A horizontal bar chart of counts (a breakdown, e.g. ``an.breakdown(f, "channel")``);
+    one or two values are shown as a small table instead (a chart would add nothing)."""
     import matplotlib.pyplot as plt
 
     if values is None or len(values) == 0:
         markdown(f"*{title}: nothing to show.*")
+        return
+    if len(values) < CHART_FROM:
+        label = ylabel or values.index.name or "value"
+        table(values.rename(xlabel).rename_axis(label).reset_index(), title)
         return
     values = values.sort_values()
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(values) + 1.2))
