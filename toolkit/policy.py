@@ -183,6 +183,72 @@ class Gate(_Model):
         return v
 
 
+class Text(_Model):
+    """A text in the statement's language (``nl``) with an optional English rendering."""
+    nl: str
+    en: str | None = None
+
+
+class Purpose(Text):
+    clause: str | None = None          # the statement's clause that names the purpose
+
+
+class DataCategory(_Model):
+    """One category of personal data (Art. 15(1)(b)): which columns, why, on which basis."""
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: Text
+    columns: dict[str, list[str]]      # canonical table -> its columns in this category
+    purposes: list[Purpose] = Field(min_length=1)
+    basis: list[str] = Field(min_length=1)   # GDPR articles, e.g. "6(1)(b)"
+    basis_note: Text | None = None
+    # customer_horizon: inactivity_months after the person's last visit; fiscal: fiscal_years
+    # after the end of the order's fiscal year; hold: while a legal hold is open
+    retention: Literal["customer_horizon", "fiscal", "hold"]
+    source: Literal["data_subject", "observed", "derived", "third_party"]
+    source_note: Text | None = None
+
+    @field_validator("basis")
+    @classmethod
+    def _articles(cls, v: list[str]) -> list[str]:
+        for a in v:
+            if not re.fullmatch(r"6\(1\)\([a-f]\)|9\(2\)\([a-j]\)", a):
+                raise ValueError(f"{a!r} is not a legal basis like 6(1)(b) or 9(2)(a)")
+        return v
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        from . import schema    # schema imports nothing of ours
+        for t, cols in v.items():
+            if t not in schema.TABLES_BY_NAME:
+                raise ValueError(f"{t!r} is not a canonical table")
+            for c in cols:
+                if not schema.table(t).has(c):
+                    raise ValueError(f"{t}.{c} is not a column of the canonical schema")
+        return v
+
+
+class Authority(_Model):
+    name: str
+    url: str
+
+
+class Processing(_Model):
+    """What the controller processes, why and on which basis (Art. 13-15, 30): the access
+    package (``privaudit subject access``) states it per category of data."""
+    supervisory_authority: Authority
+    automated_decisions: Text | None = None     # Art. 15(1)(h); None: there are none
+    categories: list[DataCategory] = Field(min_length=1)
+
+    @field_validator("categories")
+    @classmethod
+    def _unique(cls, v: list[DataCategory]) -> list[DataCategory]:
+        ids = [c.id for c in v]
+        if len(set(ids)) != len(ids):
+            raise ValueError("category ids must be unique")
+        return v
+
+
 class Policy(_Model):
     policy_version: str | None = None
     controller: Controller
@@ -197,6 +263,9 @@ class Policy(_Model):
     rules: dict[str, RuleSpec]
     clauses: dict[str, Clause] = {}
     gate: Gate = Gate()
+    # read by the access package only; excluded from dumps so the suites' policy fingerprint
+    # (toolkit.suites) does not change with it
+    processing: Processing | None = Field(None, exclude=True)
 
     # set by load_policy: where it came from and the sha256 of its bytes
     source: str = ""
