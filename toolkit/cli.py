@@ -494,6 +494,136 @@ def schema(
         out.print(rt)
 
 
+subject_app = typer.Typer(help="One person across every table: find their records, build an Art. 15 "
+                          "access package.", no_args_is_help=True)
+app.add_typer(subject_app, name="subject")
+
+
+def _who(email: Optional[str], customer_id: Optional[str], phone: Optional[str]) -> dict:
+    return {"email": email, "customer_id": customer_id, "phone": phone}
+
+
+@subject_app.command("find")
+def subject_find(
+    db: Path = typer.Option(Path("data/audit.duckdb"), "--db", help="Database built by 'privaudit load'."),
+    email: Optional[str] = typer.Option(None, "--email", help="E-mail address (case and spaces ignored)."),
+    customer_id: Optional[str] = typer.Option(None, "--customer-id", help="Customer id."),
+    phone: Optional[str] = typer.Option(None, "--phone", help="Phone number (+31 / 0031 / 06, spaces, dashes)."),
+):
+    """Every record of one person, per table (ids and counts; no personal values printed)."""
+    from .subject import find
+
+    try:
+        res = find(db, **_who(email, customer_id, phone))
+    except PrivauditError as e:
+        fail(e)
+    if not res.found:
+        out.print("no records found for this identifier", markup=False)
+        return
+    out.print(f"person {', '.join(res.persons) or '(no account)'}; accounts: "
+              f"{', '.join(res.accounts) or 'none'}", markup=False, soft_wrap=True)
+    t = Table(title="Records", title_justify="left")
+    for col in ("table", "rows", "matched by", "keys"):
+        t.add_column(col, justify="right" if col == "rows" else "left")
+    for table, rows in res.records.items():
+        if not rows:
+            continue
+        by: dict[str, int] = {}
+        for r in rows:
+            for k in r["_matched_by"].split(","):
+                by[k] = by.get(k, 0) + 1
+        keys = res.keys(table)
+        t.add_row(table, f"{len(rows):,}", ", ".join(f"{k} {n}" for k, n in sorted(by.items())),
+                  escape(" ".join(keys[:6]) + (f" ... (+{len(keys) - 6})" if len(keys) > 6 else "")))
+    out.print(t)
+    for note in res.notes:
+        out.print(f"note: {note}", markup=False, soft_wrap=True)
+
+
+@subject_app.command("access")
+def subject_access(
+    out_dir: Path = typer.Option(..., "--out", help="Folder for index.html and data.json (made owner-only)."),
+    db: Path = typer.Option(Path("data/audit.duckdb"), "--db", help="Database built by 'privaudit load'."),
+    email: Optional[str] = typer.Option(None, "--email"),
+    customer_id: Optional[str] = typer.Option(None, "--customer-id"),
+    phone: Optional[str] = typer.Option(None, "--phone"),
+    lang: str = typer.Option("nl", "--lang", help="nl (default) or en."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Date of the package (default: now)."),
+    policy: Optional[Path] = typer.Option(None, "--policy"),
+    dsr: Optional[str] = typer.Option(None, "--dsr", help="The access request (dsr_id) it answers."),
+):
+    """Write the Art. 15 access package of one person: unmasked, for the data subject."""
+    from .subject import access
+
+    try:
+        pkg = access(db, out_dir, lang=lang, as_of=as_of, policy=policy, dsr_id=dsr,
+                     **_who(email, customer_id, phone))
+    except PrivauditError as e:
+        fail(e)
+    counts = pkg.counts()
+    out.print(f"access package {pkg.package_id}: {sum(counts.values()):,} records from "
+              f"{len(counts)} tables, {len(pkg.categories)} categories", markup=False)
+    out.print(f"  {pkg.html}\n  {pkg.data}", markup=False, soft_wrap=True)
+    err.print("warning: the package holds the person's data UNMASKED: it is for the data subject "
+              "only (files are owner-only); that it was made is logged in the table "
+              "access_packages", markup=False, soft_wrap=True)
+
+
+@app.command()
+def remediate(
+    db: Path = typer.Option(Path("data/audit.duckdb"), "--db", help="Database the run audited."),
+    run_id: Optional[str] = typer.Option(None, "--run", help="Stored audit run (default: the latest)."),
+    out_dir: Path = typer.Option(Path("remediation"), "--out", help="Folder for the worklist and script."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy (default: the run's)."),
+    do_apply: bool = typer.Option(False, "--apply", help="Apply the script to a copy and re-audit it."),
+    copy: Optional[Path] = typer.Option(None, "--copy", help="Where the copy goes (default: OUT/remediated.duckdb)."),
+    in_place: bool = typer.Option(False, "--in-place", help="With --apply: change --db itself, not a copy."),
+):
+    """Erasure worklist from a run's findings (CSV + SQL); --apply proves it on a copy."""
+    from . import remediate as rem
+
+    try:
+        with progress_reporter() as progress:
+            plan = rem.plan(db, run_id, out_dir, policy=policy, progress=progress)
+            result = rem.apply(plan, copy=copy, in_place=in_place, progress=progress) if do_apply else None
+    except PrivauditError as e:
+        fail(e)
+    kinds: dict[str, int] = {}
+    for a in plan.actions:
+        kinds[a.action] = kinds.get(a.action, 0) + len(a.keys)
+    out.print(f"plan {plan.plan_id} for run {plan.run_id} (as of {plan.as_of_date}): "
+              f"{sum(len(v) for v in plan.remediated.values()):,} subjects, "
+              + ", ".join(f"{n:,} {k.replace('_', ' ')}" for k, n in sorted(kinds.items()))
+              + f"; {len(plan.held)} held (left out), {len(plan.skipped)} skipped, "
+              f"{len(plan.notifications)} Art. 19 notifications", markup=False, soft_wrap=True)
+    out.print(f"written to {out_dir}: actions.csv, remediate.sql, held.csv, notifications.csv, "
+              f"skipped.csv, plan.json", markup=False, soft_wrap=True)
+    if result is None:
+        return
+    t = Table(title=escape(f"Before and after, on {result.db}"), title_justify="left")
+    for col in ("rule", "before", "after", "excluded", "verdict"):
+        t.add_column(col, justify="left" if col in ("rule", "verdict") else "right")
+    for r in result.rules:
+        if r.verdict == "unchanged" and not r.target:
+            continue
+        style = "green" if r.verdict in ("closed", "subjects erased") else (
+            "" if r.verdict == "unchanged" else "bold red")
+        t.add_row(r.rule_id, f"{r.before:,}", f"{r.after:,}",
+                  f"{r.excluded_before:,} -> {r.excluded_after:,}" if r.excluded_before or r.excluded_after else "",
+                  f"[{style}]{r.verdict}[/]" if style else r.verdict)
+    out.print(t)
+    same = sum(1 for r in result.rules if r.verdict == "unchanged" and not r.target)
+    out.print(f"{result.changed_rows:,} rows changed; {same} other rules unchanged; "
+              f"before_after.csv in {out_dir}", markup=False, soft_wrap=True)
+    if result.drift:
+        err.print(f"note: the database changed since run {plan.run_id} "
+                  f"({', '.join(result.drift)} counted differently)", markup=False, soft_wrap=True)
+    if not result.ok:
+        err.print("error: the re-audit does not prove the remediation (see before_after.csv)",
+                  markup=False)
+    raise typer.Exit(result.exit_code)
+
+
 def main() -> None:
     # jsonschema (imported with nbformat for the report) compiles the grammar of the optional
     # package rfc3987-syntax on import: about 1.3 s of CPU for an IRI format check that nothing

@@ -252,6 +252,10 @@ def _resolve(con: duckdb.DuckDBPyConnection, kind: str, value: str) -> Subject:
     unattributed = (f"(x.customer_id IS NULL OR NOT EXISTS (SELECT 1 FROM {tbl('customers')} k "
                     f"WHERE k.customer_id = x.customer_id))" if "customers" in present
                     else "true")
+    if {"customer_id", "visitor_id"} <= set(present.get("visits", [])):
+        keys["visitors"] = [r[0] for r in con.execute(
+            f"SELECT DISTINCT visitor_id FROM {tbl('visits')} WHERE list_contains($a, customer_id) "
+            f"AND visitor_id IS NOT NULL ORDER BY 1", {"a": accounts}).fetchall()]
     for t in ORDER:
         cols = present.get(t)
         if cols is None:
@@ -284,9 +288,6 @@ def _resolve(con: duckdb.DuckDBPyConnection, kind: str, value: str) -> Subject:
             keys["orders"] = [r["order_id"] for r in rows]
         elif t == "chats":
             keys["chats"] = [r["chat_id"] for r in rows]
-        elif t == "visits" and "visitor_id" in cols:
-            keys["visitors"] = sorted({r["visitor_id"] for r in rows
-                                       if r["visitor_id"] and "account" in r["_matched_by"]})
     return Subject(kind, ident, persons, accounts, emails, phones, keys["visitors"], records,
                    notes, withheld)
 
