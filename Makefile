@@ -18,7 +18,7 @@ UV_INSTALL := $(UV) pip install --quiet --python $(BIN)/python --constraints $(L
 BENCH_STAMP := $(VENV)/.installed-bench
 LOWEST_VENV := .venv-lowest
 
-.PHONY: test demo install bench suites lock lock-upgrade lowest dist clean
+.PHONY: test demo install bench suites lock lock-upgrade lowest dist clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ bench: $(BENCH_STAMP)
 # regenerate expectations/ after changing the policy or a rule (a test fails until you do)
 suites: $(STAMP)
 	$(BIN)/privaudit suites
+
+# headless Chromium (Debian package, needs root) for the access package's browser check; the
+# test is skipped with a reason where it is missing (the HTML parser check always runs)
+browser:
+	command -v chromium-headless-shell >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell; }
 
 demo: $(STAMP)
 	$(BIN)/privaudit demo --out $(DEMO)
