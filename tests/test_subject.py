@@ -404,3 +404,40 @@ def test_cli_access_warns_and_writes(shop):
                                  shop["rich"], "--out", str(out), "--lang", "en", "--as-of", AS_OF])
     assert r.exit_code == 0, r.output
     assert "UNMASKED" in r.output and (out / "index.html").is_file()
+
+
+# ---------------------------------------------------------------- open access requests
+
+def test_open_access_requests_with_deadlines_and_packages(shop):
+    reqs = subject.open_requests(shop["db"], AS_OF)
+    dsr = read_export(shop["exports"], "dsr_requests")
+    open_ = dsr[(dsr["type"] == "access") & dsr["answered_at"].isna()]
+    assert set(reqs["dsr_id"]) == set(open_["dsr_id"]) and len(reqs) >= 2
+    # the deadline is DSR-001's: the overdue ones carry the due date of its findings
+    run = toolkit.audit(shop["db"], AS_OF, rules="DSR-001", store=False)
+    due = {f["subject_id"]: f["due_date"] for f in run.findings}
+    late = reqs[reqs["days_left"] < 0]
+    assert len(late) >= 1
+    assert all(due[r.dsr_id] == r.due for r in late.itertuples())
+    assert set(reqs[reqs["days_left"] >= 0]["dsr_id"]).isdisjoint(due)
+    assert (reqs["package"] == "yes").all()
+    # a package made for a request shows up against it
+    first = reqs.iloc[0]
+    pkg = subject.access(shop["db"], shop["root"] / "package-dsr", customer_id=first["customer_id"],
+                         dsr_id=first["dsr_id"], as_of=AS_OF)
+    again = subject.open_requests(shop["db"], AS_OF)
+    assert pkg.package_id in again.set_index("dsr_id").loc[first["dsr_id"], "package_made"]
+
+
+def test_front_page_lists_open_access_requests(shop):
+    from toolkit import analysis, frontpage
+    run = analysis.open_run(shop["db"], AS_OF)
+    rows = frontpage.open_access(run)
+    assert {r["dsr_id"] for r in rows} == set(subject.open_requests(shop["db"], AS_OF)["dsr_id"])
+    part = frontpage.environment().get_template("report_requests.html.j2")
+    html = part.render(requests=rows, as_of_date=AS_OF)
+    assert "<h2>Open access requests</h2>" in html
+    assert all(f"<td>{r['dsr_id']}</td>" in html for r in rows)
+    assert "No access request is open" in part.render(requests=[], as_of_date=AS_OF)
+    assert '{% include "report_requests.html.j2" %}' in (
+        frontpage.TEMPLATES / "report.html.j2").read_text(encoding="utf-8")

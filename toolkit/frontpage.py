@@ -165,7 +165,17 @@ def page_data(result: "ReportResult", run: AuditRun) -> dict:
         "promises": rows, "tally": tally, "gate": gate_box(result.out_dir, result.as_of_date),
         "audit_files": [p for p in ("findings.csv", "rules.csv", "manifest.json")
                         if (result.out_dir / "audit" / p).is_file()],
+        "requests": open_access(run),
     }
+
+
+def open_access(run: AuditRun) -> list[dict]:
+    """Open access requests at the run's as_of: deadline and whether a package can be produced
+    (``toolkit.subject.open_requests``; ids and dates only)."""
+    from .subject import open_requests
+
+    df = open_requests(run.db_path, run.as_of, policy=run.policy)
+    return [{k: ("" if v is None else v) for k, v in r.items()} for r in df.to_dict("records")]
 
 
 def write_index(result: "ReportResult", run: AuditRun) -> Path:

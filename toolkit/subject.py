@@ -638,3 +638,80 @@ def packages_made(db: str | Path):
                                          "toolkit_version"])
     finally:
         con.close()
+
+
+# ---------------------------------------------------------------- open access requests
+
+REQUEST_COLUMNS = ["dsr_id", "customer_id", "channel", "received", "due", "days_left",
+                   "extension", "package", "reason", "package_made"]
+
+
+def open_requests(db: str | Path, as_of: str | date | datetime | None = None,
+                  policy: str | Path | Policy | None = None):
+    """Open access requests at ``as_of`` (default now): their deadline, whether a package can be
+    produced from the data, and the package made for them, if any (a DataFrame, no personal data).
+
+    The deadline is DSR-001's own: its query, run with the verdict date moved to the end of time,
+    returns every request still unanswered at ``as_of`` with its deadline (one month from the
+    Amsterdam date of receipt, rolled to the next Dutch working day; three with a timely
+    extension). A package can be produced when the request names a customer (whose records are
+    then found as ``find`` finds them); a request without one needs an identifier from the
+    requester first."""
+    import pandas as pd
+
+    from .findings import bind, parameters, parse_as_of, prepare
+    from .rules import REGISTRY
+
+    pol = policy if isinstance(policy, Policy) else load_policy(policy)
+    as_of_ts, as_of_date = parse_as_of(as_of if as_of is not None else datetime.now(timezone.utc),
+                                       pol.timezone)
+    if not Path(db).exists():
+        raise UnusableInputError(f"{db}: database not found (run 'privaudit load' first)")
+    con = connect(db, read_only=True, timezone=pol.timezone)
+    try:
+        catalog, present = _present(con)
+        need = {"dsr_id", "customer_id", "type", "received_at", "answered_at"}
+        if not need <= set(present.get("dsr_requests", [])):
+            return pd.DataFrame(columns=REQUEST_COLUMNS)
+        prepare(con, pol, as_of_ts)
+        sql = REGISTRY["DSR-001"].sql(pol)
+        params = parameters(pol, as_of_ts, as_of_date) | {"as_of_date": date(9999, 12, 31)}
+        cur = con.execute(f"SELECT r.subject_id, r.due_date, r.evidence FROM ({sql}) r "
+                          f"JOIN dsr_requests d ON d.dsr_id = r.subject_id "
+                          f"WHERE d.type = 'access' AND r.evidence.verdict = 'open past deadline' "
+                          f"ORDER BY r.due_date, r.subject_id", bind(sql, params))
+        rows = cur.fetchall()
+        made: dict[str, list] = {}
+        try:
+            for pid, dsr, cids, at in con.execute(
+                    "SELECT package_id, dsr_id, customer_ids, made_at FROM access_packages "
+                    "ORDER BY made_at").fetchall():
+                made.setdefault(f"dsr:{dsr}", []).append(pid)
+                for c in cids or []:
+                    made.setdefault(f"cid:{c}", []).append((pid, at))
+        except duckdb.CatalogException:
+            pass
+        out = []
+        for dsr_id, due, ev in rows:
+            ev = dict(ev)
+            cid, channel, received = con.execute(
+                "SELECT customer_id, channel, civil_date(received_at) FROM dsr_requests "
+                "WHERE dsr_id = $1", [dsr_id]).fetchone()
+            if cid is None:
+                can, reason = False, "no customer named: ask the requester for an e-mail address or customer number"
+            else:
+                s = _resolve(con, "customer_id", cid)
+                n = sum(s.counts().values())
+                can = True
+                reason = (f"{n} records in {len(s.counts())} tables" if n
+                          else "no records: the package confirms that no data are held")
+            pkg = list(made.get(f"dsr:{dsr_id}", []))       # made for this request, or for
+            pkg += [p for p, at in made.get(f"cid:{cid}", [])   # its customer since it came in
+                    if at.date() >= received and p not in pkg]
+            out.append({"dsr_id": dsr_id, "customer_id": cid, "channel": channel,
+                        "received": received, "due": due, "days_left": (due - as_of_date).days,
+                        "extension": ev.get("extension"), "package": "yes" if can else "no",
+                        "reason": reason, "package_made": ", ".join(pkg)})
+    finally:
+        con.close()
+    return pd.DataFrame(out, columns=REQUEST_COLUMNS)
