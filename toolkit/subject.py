@@ -40,6 +40,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 
@@ -392,7 +393,7 @@ def _retention(con, policy: Policy, subject: Subject, as_of_ts: datetime, as_of_
     return out
 
 
-def _recipients(con, catalog: str, present: dict, subject: Subject) -> list[dict]:
+def _recipients(con, catalog: str, present: dict, subject: Subject, tz: str) -> list[dict]:
     """Each transfer of the person with its recipient and the agreement's transfer mechanism."""
     transfers = subject.records.get("transfers", [])
     if not transfers:
@@ -408,7 +409,8 @@ def _recipients(con, catalog: str, present: dict, subject: Subject) -> list[dict
              if "recipient_id" in rc else "")
     mech = "CAST(NULL AS VARCHAR)"
     if {"recipient_id", "transfer_mechanism"} <= ac:
-        d = "CAST(timezone('Europe/Amsterdam', t.transferred_at) AS DATE)"
+        from .dates import check_timezone
+        d = f"CAST(timezone('{check_timezone(tz)}', t.transferred_at) AS DATE)"
         conds = ["a.recipient_id = t.recipient_id"]
         for c, expr in (("valid_from", f"a.valid_from <= {d}"), ("valid_to", f"{d} <= a.valid_to"),
                         ("terminated_on", f"{d} < a.terminated_on")):
@@ -569,7 +571,7 @@ def access(db: str | Path, out: str | Path, email: str | None = None,
             if dsr_id not in known:
                 raise PrivauditError(f"--dsr {dsr_id}: not a request of this person "
                                      f"(their requests: {', '.join(known) or 'none'})")
-        transfers = _recipients(con, catalog, present, subject)
+        transfers = _recipients(con, catalog, present, subject, pol.timezone)
         retention = _retention(con, pol, subject, as_of_ts, as_of_date)
         s = _strings(lang)
         cats, empty = _build_categories(pol, subject, present, transfers, retention, s, lang,
@@ -583,7 +585,7 @@ def access(db: str | Path, out: str | Path, email: str | None = None,
                           autoescape=select_autoescape(["html", "j2"], default=True),
                           undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         html = env.get_template("package.html.j2").render(
-            s=s, lang=lang, package_id=package_id, made=made_at.astimezone().strftime("%Y-%m-%d"),
+            s=s, lang=lang, package_id=package_id, made=made_at.astimezone(ZoneInfo(pol.timezone)).strftime("%Y-%m-%d"),
             as_of=as_of_date.isoformat(), controller=pol.controller, statement=pol.statement,
             processing=pol.processing, automated=_text(pol.processing.automated_decisions, lang),
             categories=cats, empty=empty, found=subject.found, identified_by=s["by"][kind],
