@@ -169,6 +169,10 @@ class _Ops:
 
 
 class _Planner:
+    """Builds the operations finding by finding. Every lookup is one query per table for all
+    subjects of the plan (``prime`` names them), cached, so the plan's cost grows with the
+    number of tables, not of findings."""
+
     def __init__(self, con, catalog: str, present: dict[str, set[str]], policy: Policy,
                  params: dict, as_of: datetime, now: datetime):
         self.con, self.catalog, self.present, self.policy = con, catalog, present, policy
@@ -177,13 +181,30 @@ class _Planner:
         self.actions: list[Action] = []
         self.held: list[Held] = []
         self.skipped: list[Skipped] = []
-        self.remediated: dict[str, list[str]] = {}
         self.pseudonyms: dict[str, str] = {}
         self.notify_customers: dict[str, set[tuple[str, str]]] = {}   # cid -> {(rule, subject)}
         self.notify_orders: dict[str, set[tuple[str, str]]] = {}
         self.notify_chats: dict[str, set[tuple[str, str]]] = {}
         self.fiscal_released: set[str] = set()     # orders past their fiscal ceiling (RET-005)
         self.setup_done: set[str] = set()
+        self.cids: list[str] = []
+        self.orders: list[str] = []
+        self.dsrs: list[str] = []
+        self._cache: dict[Any, Any] = {}
+
+    def prime(self, findings: list[dict]) -> None:
+        """The customers, orders and requests the plan looks up (for the batched queries)."""
+        cids, orders, dsrs = set(), set(), set()
+        for f in findings:
+            if f["customer_id"]:
+                cids.add(f["customer_id"])
+            if f["rule_id"] in ("RET-001", "RET-014"):
+                cids.add(f["subject_id"])
+            elif f["rule_id"] in ORDER_RULES:
+                orders.add(f["subject_id"])
+            elif f["rule_id"] == "DSR-004":
+                dsrs.add(f["subject_id"])
+        self.cids, self.orders, self.dsrs = sorted(cids), sorted(orders), sorted(dsrs)
 
     # -- helpers
     def real(self, t: str) -> str:
@@ -195,25 +216,42 @@ class _Planner:
     def q(self, sql: str, params: dict | None = None) -> list[tuple]:
         return self.con.execute(sql, params or {}).fetchall()
 
+    def cached(self, key, make: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def grouped(self, sql: str, params: dict) -> dict:
+        """{first column: second column} of a query."""
+        return {k: v for k, v in self.q(sql, params)}
+
     def holds(self, cid: str | None, table: str) -> list[tuple[str, str]]:
         """(hold_id, reason) of the holds covering (customer, table) at as_of or now: the
-        ``hold_covers`` semantics of toolkit.dates, on every hold the database holds."""
+        ``hold_covers`` semantics of toolkit.dates, on every hold the database holds (also those
+        opened after as_of)."""
         if cid is None or not self.has("legal_holds", "customer_id"):
             return []
-        cols = self.present["legal_holds"]
-        scope = ("(h.scope_tables IS NULL OR len(h.scope_tables) = 0 OR "
-                 "list_contains(h.scope_tables, $tbl))" if "scope_tables" in cols else "true")
-        opened = "h.opened_at <= $ts" if "opened_at" in cols else "true"
-        closed = "(h.closed_at IS NULL OR h.closed_at > $ts)" if "closed_at" in cols else "true"
-        reason = "h.reason" if "reason" in cols else "NULL"
-        out: list[tuple[str, str]] = []
-        for ts in (self.as_of, self.now):
-            for hid, why in self.q(f"SELECT h.hold_id, {reason} FROM {self.real('legal_holds')} h "
-                                   f"WHERE h.customer_id = $cid AND {scope} AND {opened} AND {closed} "
-                                   f"ORDER BY 1", {"cid": cid, "tbl": table, "ts": ts}):
-                if (hid, why) not in out:
-                    out.append((hid, why))
-        return out
+
+        def load() -> dict:
+            cols = self.present["legal_holds"]
+            scope = ("(h.scope_tables IS NULL OR len(h.scope_tables) = 0 OR "
+                     "list_contains(h.scope_tables, t.tbl))" if "scope_tables" in cols else "true")
+
+            def open_at(ts: str) -> str:
+                return ("(" + ("h.opened_at <= " + ts if "opened_at" in cols else "true") + " AND "
+                        + (f"(h.closed_at IS NULL OR h.closed_at > {ts})" if "closed_at" in cols
+                           else "true") + ")")
+            reason = "h.reason" if "reason" in cols else "NULL"
+            out: dict[tuple[str, str], list[tuple[str, str]]] = {}
+            for c, t, hid, why in self.q(
+                    f"SELECT h.customer_id, t.tbl, h.hold_id, {reason} FROM {self.real('legal_holds')} h, "
+                    f"(SELECT unnest($tables) AS tbl) t WHERE list_contains($cids, h.customer_id) "
+                    f"AND {scope} AND ({open_at('$as_of')} OR {open_at('$now')}) ORDER BY 3",
+                    {"tables": list(schema.TABLES_BY_NAME), "cids": self.cids,
+                     "as_of": self.as_of, "now": self.now}):
+                out.setdefault((c, t), []).append((hid, why))
+            return out
+        return self.cached("holds", load).get((cid, table), [])
 
     def act(self, rule: str, f: dict, table: str, action: str, columns: list[str],
             keys: list[str], note: str = "") -> None:
@@ -239,16 +277,33 @@ class _Planner:
         return [c.name for c in schema.table(table).personal_columns
                 if self.has(table, c.name) and (fiscal is None or c.fiscal == fiscal)]
 
+    def filled(self, table: str, cols: list[str], key: str, values: list[str]) -> dict[str, list]:
+        """{key value: [(primary key, [filled columns among cols])]} for rows of ``table``."""
+        if not cols or not self.has(table, key):
+            return {}
+
+        def load() -> dict:
+            pk = schema.table(table).primary_key
+            items = ", ".join(f"CASE WHEN {_q(c)} IS NOT NULL THEN '{c}' END" for c in cols)
+            out: dict[str, list] = {}
+            for k, rid, lst in self.q(
+                    f"SELECT {_q(key)}, {_q(pk)}, list_filter([{items}]::VARCHAR[], lambda x: x IS NOT NULL) "
+                    f"FROM {_q(table)} WHERE list_contains($v, {_q(key)}) ORDER BY 2", {"v": values}):
+                if lst:
+                    out.setdefault(k, []).append((rid, lst))
+            return out
+        return self.cached(("filled", table, tuple(cols), key), load)
+
     def rows_of(self, table: str, cid: str) -> list[str]:
         pk = schema.table(table).primary_key
-        return [r[0] for r in self.q(f"SELECT {_q(pk)} FROM {_q(table)} WHERE customer_id = $cid "
-                                     f"ORDER BY 1", {"cid": cid})]
+        return self.cached(("rows", table), lambda: self.grouped(
+            f"SELECT customer_id, list({_q(pk)} ORDER BY {_q(pk)}) FROM {_q(table)} "
+            f"WHERE list_contains($c, customer_id) GROUP BY 1", {"c": self.cids})).get(cid, [])
 
     # -- customer-level erasure (RET-001, RET-014, DSR-004)
     def customer_columns(self, rule: str, f: dict, cid: str, only: list[str] | None = None) -> None:
-        cols = [c for c in self.personal("customers") if only is None or c in only]
-        filled = [c for c in cols if self.q(f"SELECT {_q(c)} IS NOT NULL FROM customers "
-                                            f"WHERE customer_id = $cid", {"cid": cid}) == [(True,)]]
+        rows = self.filled("customers", self.personal("customers"), "customer_id", self.cids).get(cid, [])
+        filled = [c for _, cols in rows for c in cols if only is None or c in only]
         if not filled:
             return
         holds = self.holds(cid, "customers")
@@ -267,9 +322,11 @@ class _Planner:
             return
         self.act(rule, f, table, "delete_rows", [], keys)
         if table == "chats" and keys and self.has("chat_messages", "chat_id"):
-            msgs = [r[0] for r in self.q("SELECT message_id FROM chat_messages WHERE "
-                                         "list_contains($chats, chat_id) ORDER BY 1",
-                                         {"chats": keys})]
+            by_chat = self.cached("messages", lambda: self.grouped(
+                "SELECT chat_id, list(message_id ORDER BY message_id) FROM chat_messages WHERE chat_id IN "
+                "(SELECT chat_id FROM chats WHERE list_contains($c, customer_id)) GROUP BY 1",
+                {"c": self.cids}))
+            msgs = [m for k in keys for m in by_chat.get(k, [])]
             mholds = self.holds(cid, "chat_messages")
             if mholds:
                 self.hold_out(rule, f, cid, "chat_messages", len(msgs), mholds)
@@ -277,17 +334,13 @@ class _Planner:
                 self.act(rule, f, "chat_messages", "delete_rows", [], msgs,
                          "the messages of the deleted chats")
 
-    def non_fiscal(self, rule: str, f: dict, cid: str, table: str,
+    def non_fiscal(self, rule: str, f: dict, cid: str | None, table: str,
                    only: list[str] | None = None, key: str = "customer_id",
                    value: str | None = None) -> None:
         cols = [c for c in self.personal(table, fiscal=False) if only is None or c in only]
-        if not cols or not self.has(table, key):
-            return
-        pk = schema.table(table).primary_key
-        filled = " OR ".join(f"{_q(c)} IS NOT NULL" for c in cols)
-        rows = self.q(f"SELECT {_q(pk)} FROM {_q(table)} WHERE {_q(key)} = $v AND ({filled}) "
-                      f"ORDER BY 1", {"v": value if value is not None else cid})
-        keys = [r[0] for r in rows]
+        values = self.orders if key == "order_id" else self.cids
+        rows = self.filled(table, cols, key, values).get(value if value is not None else cid, [])
+        keys = [rid for rid, _ in rows]
         if not keys:
             return
         holds = self.holds(cid, table)
@@ -301,10 +354,11 @@ class _Planner:
         if not self.has(src, "email") or not self.has("dsr_requests", "requester_email_hash"):
             return
         pk = schema.table(src).primary_key
-        keys = [r[0] for r in self.q(
-            f"SELECT x.{_q(pk)} FROM {_q(src)} x JOIN dsr_requests d ON d.dsr_id = $dsr "
-            f"WHERE x.email IS NOT NULL AND sha256(lower(trim(x.email))) = d.requester_email_hash "
-            f"AND x.customer_id IS DISTINCT FROM d.customer_id ORDER BY 1", {"dsr": f["subject_id"]})]
+        keys = self.cached(("elsewhere", src), lambda: self.grouped(
+            f"SELECT d.dsr_id, list(x.{_q(pk)} ORDER BY x.{_q(pk)}) FROM {_q(src)} x JOIN dsr_requests d "
+            f"ON sha256(lower(trim(x.email))) = d.requester_email_hash WHERE list_contains($d, d.dsr_id) "
+            f"AND x.email IS NOT NULL AND x.customer_id IS DISTINCT FROM d.customer_id GROUP BY 1",
+            {"d": self.dsrs})).get(f["subject_id"], [])
         self.act(rule, f, src, "set_null", ["email"], keys,
                  "the requester's e-mail address under another account's rows")
 
@@ -338,15 +392,24 @@ class _Planner:
         self.notify_customers.setdefault(cid, set()).add((rule, f["subject_id"]))
 
     # -- order-level (RET-005, RET-006)
-    def order_finding(self, rule: str, f: dict) -> None:
+    def order_facts(self) -> dict[str, tuple]:
+        """{order_id: (keep_until, [filled personal columns])} of the plan's orders."""
+        from .findings import bind
         from .rules.retention import _keep_until
+        cols = self.personal("orders")
+        items = ", ".join(f"CASE WHEN o.{_q(c)} IS NOT NULL THEN '{c}' END" for c in cols) or "NULL"
+        sql = (f"SELECT o.order_id, {_keep_until('o')}, list_filter([{items}]::VARCHAR[], "
+               f"lambda x: x IS NOT NULL) FROM orders o WHERE list_contains($orders, o.order_id)")
+        return self.cached("order_facts", lambda: {
+            oid: (ku, lst) for oid, ku, lst in self.q(sql, bind(sql, self.params | {"orders": self.orders}))})
+
+    def order_finding(self, rule: str, f: dict) -> None:
         oid, cid = f["subject_id"], f["customer_id"]
-        sql = f"SELECT {_keep_until('o')} AS keep_until FROM orders o WHERE o.order_id = $oid"
-        row = self.q(sql, self._bind(sql, {"oid": oid}))
-        if not row:
+        facts = self.order_facts().get(oid)
+        if facts is None:
             self.skipped.append(Skipped(rule, oid, "order not found"))
             return
-        keep_until = row[0][0]
+        keep_until, filled = facts
         holds = self.holds(cid, "orders")
         if holds:
             self.hold_out(rule, f, cid, "orders", 1, holds)
@@ -355,20 +418,18 @@ class _Planner:
             only = (f["details"] or {}).get("fields") or None
             self.non_fiscal(rule, f, cid, "orders", only, key="order_id", value=oid)
         else:
-            if keep_until is None or not self.params["as_of_date"] > keep_until + timedelta(
-                    days=self.params["grace_days"]):
+            grace = timedelta(days=self.params["grace_days"])
+            if keep_until is None or not self.params["as_of_date"] > keep_until + grace:
                 self.skipped.append(Skipped(rule, oid, f"inside its fiscal window (until {keep_until})"))
                 return
             self.fiscal_released.add(oid)
-            cols = self.personal("orders")
-            filled = [c for c in cols if self.q(f"SELECT {_q(c)} IS NOT NULL FROM orders "
-                                                f"WHERE order_id = $o", {"o": oid}) == [(True,)]]
             self.act(rule, f, "orders", "set_null", filled, [oid],
                      f"past its fiscal ceiling ({keep_until})")
-            pays = []
+            pays: list[str] = []
             if self.has("payments", "order_id"):
-                pays = [r[0] for r in self.q("SELECT payment_id FROM payments WHERE order_id = $o "
-                                             "ORDER BY 1", {"o": oid})]
+                pays = self.cached("payments_of", lambda: self.grouped(
+                    "SELECT order_id, list(payment_id ORDER BY payment_id) FROM payments "
+                    "WHERE list_contains($o, order_id) GROUP BY 1", {"o": self.orders})).get(oid, [])
                 pcols = self.personal("payments")
                 if pays and pcols:
                     self.act(rule, f, "payments", "set_null", pcols, pays,
@@ -376,16 +437,16 @@ class _Planner:
                     self.fiscal_released.update(f"payment:{p}" for p in pays)
             if cid is not None:
                 psn = self.pseudonyms.setdefault(cid, "PSN-" + uuid.uuid4().hex[:16].upper())
-                self.ops.pseudo.setdefault("orders", {})[oid] = (cid, psn)
                 keys = {"orders": [oid], "payments": pays, "transfers": []}
                 if self.has("transfers", "order_id"):
-                    keys["transfers"] = [r[0] for r in self.q(
-                        "SELECT transfer_id FROM transfers WHERE order_id = $o AND customer_id = $c "
-                        "ORDER BY 1", {"o": oid, "c": cid})]
-                for t in ("payments", "transfers"):
-                    for k in keys[t]:
-                        self.ops.pseudo.setdefault(t, {})[k] = (cid, psn)
+                    keys["transfers"] = self.cached("transfers_of", lambda: {
+                        (o, c): ts for o, c, ts in self.q(
+                            "SELECT order_id, customer_id, list(transfer_id ORDER BY transfer_id) "
+                            "FROM transfers WHERE list_contains($o, order_id) GROUP BY 1, 2",
+                            {"o": self.orders})}).get((oid, cid), [])
                 for t, ks in keys.items():
+                    for k in ks:
+                        self.ops.pseudo.setdefault(t, {})[k] = (cid, psn)
                     if ks:
                         self.act(rule, f, t, "pseudonymise", ["customer_id"], ks,
                                  "customer_id replaced by a pseudonym shared by the order, its "
@@ -393,10 +454,6 @@ class _Planner:
             if self.has("orders", "anonymised_at"):
                 self.ops.stamp.setdefault("orders", set()).add(oid)
         self.notify_orders.setdefault(oid, set()).add((rule, oid))
-
-    def _bind(self, sql: str, extra: dict) -> dict:
-        from .findings import bind
-        return bind(sql, self.params | extra)
 
     # -- NWS-006
     def send_finding(self, rule: str, f: dict) -> None:
@@ -427,6 +484,20 @@ class _Planner:
             ev = json.loads(ev) if isinstance(ev, str) else dict(ev)
             found[(rec["subject_table"], str(rec["subject_id"]))] = ev
         kind = TEXT_RULES[rule]
+        cands: dict[tuple[str, str, str], list[str]] = {}
+        for t, k, c, raw in self.q("SELECT DISTINCT tbl, CAST(id AS VARCHAR), col, raw FROM text_candidates "
+                                   "WHERE kind = $kind ORDER BY 1, 2, 3, 4", {"kind": kind}):
+            cands.setdefault((t, k, c), []).append(raw)
+        texts: dict[tuple[str, str], dict] = {}
+        for tbl, col in sorted({(f["subject_table"], str(found.get((f["subject_table"], f["subject_id"]), {})
+                                                        .get("column", "")).split(".", 1)[-1]) for f in fs}):
+            if not col or not self.has(tbl, col):
+                continue
+            pk = schema.table(tbl).primary_key
+            keys = [f["subject_id"] for f in fs if f["subject_table"] == tbl]
+            texts[(tbl, col)] = {str(k): (v, h) for k, v, h in self.q(
+                f"SELECT {_q(pk)}, {_q(col)}, sha256({_q(col)}) FROM {_q(tbl)} "
+                f"WHERE list_contains($k, CAST({_q(pk)} AS VARCHAR))", {"k": keys})}
         for f in fs:
             tbl, key = f["subject_table"], f["subject_id"]
             ev = found.get((tbl, key))
@@ -435,17 +506,11 @@ class _Planner:
                 continue
             col = str(ev.get("column", "")).split(".", 1)[-1]
             values = set(ev.get(kind) or [])
-            pk = schema.table(tbl).primary_key
-            row = self.q(f"SELECT {_q(col)}, sha256({_q(col)}) FROM {_q(tbl)} WHERE {_q(pk)} = $k",
-                         {"k": key})
-            cands = [c[0] for c in self.q("SELECT DISTINCT raw FROM text_candidates WHERE tbl = $t "
-                                          "AND id = $k AND col = $c AND kind = $kind",
-                                          {"t": tbl, "k": key, "c": col, "kind": kind})]
-            if not row or row[0][0] is None:
+            text, sha = texts.get((tbl, col), {}).get(key, (None, None))
+            if text is None:
                 self.skipped.append(Skipped(rule, key, "text not found"))
                 continue
-            text, sha = row[0]
-            spans = _spans(text, cands, values, kind)
+            spans = _spans(text, cands.get((tbl, key, col), []), values, kind)
             if not spans:
                 self.skipped.append(Skipped(rule, key, "no span located"))
                 continue
@@ -460,9 +525,11 @@ class _Planner:
             self.act(rule, f, tbl, "redact", [col], [key],
                      f"{len(spans)} span(s) replaced by {REDACTED}")
             if tbl == "chat_messages" and self.has("transfers", "chat_id"):
-                for (chat,) in self.q("SELECT chat_id FROM chat_messages WHERE message_id = $k",
-                                      {"k": key}):
-                    self.notify_chats.setdefault(chat, set()).add((rule, key))
+                chat = self.cached("chat_of", lambda: self.grouped(
+                    "SELECT message_id, chat_id FROM chat_messages WHERE list_contains($k, message_id)",
+                    {"k": [x["subject_id"] for x in fs if x["subject_table"] == "chat_messages"]}))
+                if key in chat:
+                    self.notify_chats.setdefault(chat[key], set()).add((rule, key))
 
 
 def _spans(text: str, candidates: list[str], values: set[str], kind: str) -> list[tuple[int, int]]:
@@ -585,37 +652,34 @@ def _check_fiscal(p: _Planner) -> None:
 
 
 def _notifications(p: _Planner) -> list[Notification]:
+    """One line per recipient and person whose data it received: the transfers of the remediated
+    customers, of the remediated orders and of the chats whose messages were redacted."""
     if not p.has("transfers", "recipient_id"):
         return []
     rc = p.present.get("recipients", set())
-    rjoin = "LEFT JOIN recipients r ON r.recipient_id = t.recipient_id"
-    sel = ", ".join(f"r.{c}" if c in rc else "NULL" for c in ("name", "role", "category"))
+    sel = ", ".join(f"r.{c}" if c in rc else "NULL" for c in ("name", "role", "category", "country_code"))
+    rjoin = "LEFT JOIN recipients r ON r.recipient_id = t.recipient_id" if "recipient_id" in rc else \
+        "LEFT JOIN (SELECT NULL AS recipient_id) r ON false"
     found: dict[tuple[str, str | None], dict] = {}
-
-    def collect(where: str, param: dict, cid_hint: str | None, reasons: set[tuple[str, str]]) -> None:
-        for tid, rid, name, role, cat, cid, when, fields, country in p.q(
-                f"SELECT t.transfer_id, t.recipient_id, {sel}, t.customer_id, "
-                f"civil_date(t.transferred_at), t.fields, "
-                f"coalesce(t.destination_country, {'r.country_code' if 'country_code' in rc else 'NULL'}) "
-                f"FROM transfers t {rjoin} WHERE {where}", param):
-            key = (rid, cid or cid_hint)
-            n = found.setdefault(key, {"recipient": name, "role": role, "category": cat,
-                                       "country": country, "ids": set(), "dates": [],
-                                       "fields": set(), "rules": set(), "subjects": set()})
+    for col, reasons_by in (("customer_id", p.notify_customers), ("order_id", p.notify_orders),
+                            ("chat_id", p.notify_chats)):
+        if not reasons_by or not p.has("transfers", col):
+            continue
+        for key, tid, rid, name, role, cat, rcountry, cid, when, fields, country in p.q(
+                f"SELECT t.{col}, t.transfer_id, t.recipient_id, {sel}, t.customer_id, "
+                f"civil_date(t.transferred_at), t.fields, t.destination_country "
+                f"FROM transfers t {rjoin} WHERE list_contains($keys, t.{col}) ORDER BY 2",
+                {"keys": sorted(reasons_by)}):
+            reasons = reasons_by[key]
+            n = found.setdefault((rid, cid or (key if col == "customer_id" else None)), {
+                "recipient": name, "role": role, "category": cat, "country": country or rcountry,
+                "ids": set(), "dates": [], "fields": set(), "rules": set(), "subjects": set()})
             n["ids"].add(tid)
             if when is not None:
                 n["dates"].append(when)
             n["fields"].update(fields or [])
             n["rules"].update(r for r, _ in reasons)
             n["subjects"].update(s for _, s in reasons)
-
-    for cid, reasons in p.notify_customers.items():
-        collect("t.customer_id = $v", {"v": cid}, cid, reasons)
-    for oid, reasons in p.notify_orders.items():
-        collect("t.order_id = $v", {"v": oid}, None, reasons)
-    for chat, reasons in p.notify_chats.items():
-        if p.has("transfers", "chat_id"):
-            collect("t.chat_id = $v", {"v": chat}, None, reasons)
     out = []
     for (rid, cid), n in sorted(found.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         ds = sorted(n["dates"])
@@ -665,10 +729,12 @@ def plan(db: str | Path, run_id: str | None = None, out: str | Path = "remediati
         considered: dict[str, int] = {}
         by_rule: dict[str, list[dict]] = {}
         for f in rows:
-            f["customer_id"] = None if f["customer_id"] is None or f["customer_id"] != f["customer_id"] \
-                else f["customer_id"]
+            cid = f["customer_id"]
+            f["customer_id"] = None if cid is None or cid != cid else str(cid)   # NaN: none
+            f["subject_id"] = str(f["subject_id"])
             by_rule.setdefault(f["rule_id"], []).append(f)
             considered[f["rule_id"]] = considered.get(f["rule_id"], 0) + 1
+        p.prime(rows)
         for rule in TARGETS:
             fs = by_rule.get(rule, [])
             if not fs:
