@@ -135,6 +135,9 @@ def shop(tmp_path_factory):
     con.execute("INSERT INTO customers (customer_id, person_key, created_at, status, first_name, "
                 "last_name, email) VALUES ('C9999002', NULL, $1, 'active', "
                 "'<script>alert(1)</script>', 'O''Brien & <b>Zn</b>', 'script@example.nl')", [ts])
+    con.execute("ALTER TABLE customers ADD COLUMN password_hash VARCHAR")
+    con.execute("UPDATE customers SET password_hash = '$2b$12$abcdefghijklmnopqrstuv' "
+                "WHERE customer_id = 'C9999002'")
     con.close()
     return {"root": root, "exports": exports, "db": db, "rich": rich, "email": email,
             "phone": phone, "digits": digits, "near": near, "near_phone": near_phone,
@@ -349,6 +352,11 @@ def test_values_are_escaped_in_the_page(shop):
     doc = html5lib.parse(html, namespaceHTMLElements=False)
     assert not [e for e in doc.iter() if e.tag == "script"]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "O&#39;Brien &amp; &lt;b&gt;Zn" in html
+    # the password hash is withheld (Art. 15(4)) and the package says so
+    data = json.loads(pkg.data.read_text(encoding="utf-8"))
+    assert "password_hash" not in data["tables"]["customers"][0]
+    assert data["withheld_columns"] == {"customers": ["password_hash"]}
+    assert "$2b$12$" not in html and "customers.password_hash" in html
 
 
 def test_nobody_found_still_gets_an_answer(shop):

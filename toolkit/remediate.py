@@ -843,6 +843,8 @@ class ApplyResult:
     changed_rows: int
     rules: list[RuleChange]
     drift: list[str] = field(default_factory=list)   # rules whose counts differ from the run's
+    before: Any = None          # the AuditResult of the copy before the script (not stored)
+    after: Any = None           # the AuditResult after it (stored in the copy)
 
     @property
     def ok(self) -> bool:
@@ -961,7 +963,7 @@ def apply(plan: Plan, copy: str | Path | None = None, in_place: bool = False,
             verdict = "CHANGED"
         changes.append(RuleChange(rid, target_rule, len(b), len(a), b_rules[rid].excluded,
                                   a_rules[rid].excluded, len(fixed), remaining, new, gone, verdict))
-    result = ApplyResult(plan, target, changed, changes, drift)
+    result = ApplyResult(plan, target, changed, changes, drift, before, after)
     _csv(plan.out / "before_after.csv", [asdict(c) for c in changes],
          list(RuleChange.__dataclass_fields__))
     return result

@@ -627,21 +627,6 @@ def access(db: str | Path, out: str | Path, email: str | None = None,
     return AccessPackage(package_id, out, html_path, data_path, subject, lang, as_of_date, cats)
 
 
-def packages_made(db: str | Path):
-    """The access-package log (``access_packages``) as a DataFrame; empty when none was made."""
-    import pandas as pd
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        try:
-            return con.execute("SELECT * FROM access_packages ORDER BY made_at").df()
-        except duckdb.CatalogException:
-            return pd.DataFrame(columns=["package_id", "made_at", "as_of_date", "identified_by",
-                                         "customer_ids", "dsr_id", "lang", "tables", "out_dir",
-                                         "toolkit_version"])
-    finally:
-        con.close()
-
-
 # ---------------------------------------------------------------- open access requests
 
 REQUEST_COLUMNS = ["dsr_id", "customer_id", "channel", "received", "due", "days_left",
