@@ -506,6 +506,13 @@ def gate(db: str | Path, as_of: str | date | datetime, policy: str | Path | Poli
             result.errors.append(f"{db}: cannot prepare the audit views: {_first_line(e)}")
             runnable = []
         setup = _SetUp(con, parameters(pol, as_of_ts, as_of_date), pol)
+        # rule set-ups (the free-text scan's temp tables) run before GX shares the connection:
+        # GX leaves a transaction open and rolls it back when it makes a batch, undoing them
+        for _, suite in runnable:
+            for e in suite["expectations"]:
+                spec = pol.rules.get(e["meta"]["rule_id"])
+                if spec is None or spec.enabled:
+                    setup(e["meta"]["rule_id"])
         with _quiet():
             # an audit of personal data does not report usage to anyone (nor could it: no network)
             os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import json
 
+import duckdb
+import pytest
+
+import toolkit
+from tests import peer_cases as peers
+from toolkit import schema
+from tests.conftest import write_files
+
 AS_OF = "2025-03-02"
 
 MESSAGES = {
@@ -61,3 +69,177 @@ def test_context_score_is_recorded_not_used_to_suppress(audit_of):
                     "chat_messages": [{"message_id": "bare", "chat_id": "k", "body": "123456782"}]},
                    AS_OF, "SEC-004")["SEC-004"]
     assert json.loads(got["bare"]["details"])["context_score"] == 0
+
+
+# ---------------------------------------------------------------- the peers' labelled cases
+
+
+# Deliberate differences from a peer's label, with the reason (everything else must agree).
+DIFFERENCES = {
+    "122000000000003": "a 15-digit number starting with 1 (UATP airline card) is reported only "
+                       "with a card word nearby: such numbers are common references, and a "
+                       "Dutch webshop takes no UATP cards (Presidio reports it bare)",
+}
+
+
+def _peer_cases() -> list[tuple[str, str, list[tuple[str, int, int]]]]:
+    """(source, text, [(kind, start, end)]) of every labelled case."""
+    out = []
+    for text, _n, _scores, spans in peers.PRESIDIO_CARDS:
+        out.append(("presidio test_credit_card_recognizer", text, [("card", s, e) for s, e in spans]))
+    for text, _n, spans in peers.PRESIDIO_IBANS:
+        out.append(("presidio test_iban_recognizer", text, [("iban", s, e) for s, e in spans]))
+    for text in peers.STDNUM_IBAN_VALID:
+        out.append(("stdnum test_iban valid", text, [("iban", 0, len(text))]))
+    for group in (peers.STDNUM_IBAN_BROKEN, peers.STDNUM_IBAN_WRONG_LENGTH,
+                  peers.STDNUM_IBAN_WRONG_STRUCTURE, peers.STDNUM_IBAN_WRONG_NATIONAL):
+        out.extend(("stdnum test_iban invalid", text, []) for text in group)
+    for text in peers.STDNUM_BSN_VALID:
+        out.append(("stdnum test_nl_bsn valid", text, [("bsn", 0, len(text))]))
+    out.extend(("stdnum test_nl_bsn invalid", text, []) for text in peers.STDNUM_BSN_INVALID)
+    return out
+
+
+PREFIX = "Hallo, "
+RULE_KIND = {"SEC-002": ("card", "card"), "SEC-004": ("bsn", "bsn"), "SEC-006": ("iban", "iban")}
+
+
+def _compact(kind: str, raw: str) -> str:
+    if kind == "iban":
+        return "".join(ch for ch in raw if ch.isalnum()).upper()
+    return "".join(ch for ch in raw if ch.isdigit()).zfill(9 if kind == "bsn" else 0)
+
+
+def test_peer_cases_one_per_chat_message(tmp_path):
+    """Every labelled case as its own chat message: each expected number found at its position
+    (and only there), no IBAN reported as a card, every near-miss left alone."""
+    cases = _peer_cases()
+    assert len(cases) > 500
+    db = tmp_path / "peers.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(schema.ddl(schema.table("chats"), ["chat_id", "customer_id"]))
+    con.execute("INSERT INTO chats VALUES ('k1', 'c1')")
+    con.execute(schema.ddl(schema.table("chat_messages"), ["message_id", "chat_id", "body"]))
+    con.execute("INSERT INTO chat_messages SELECT printf('m%04d', i - 1), 'k1', b "
+                "FROM (SELECT unnest($1) AS b, generate_subscripts($1, 1) AS i)",
+                [[f"{PREFIX}{text} groet" for _, text, _ in cases]])
+    con.close()
+    res = toolkit.audit(db, AS_OF, rules="SEC-002,SEC-004,SEC-006", reveal=True, store=False)
+    found: dict[str, set] = {}
+    for f in res.findings:
+        kind, key = RULE_KIND[f["rule_id"]]
+        d = json.loads(f["details"])
+        assert f["customer_id"] == "c1" and d["column"] == "chat_messages.body"
+        found.setdefault(f["subject_id"], set()).update((kind, v, p) for v, p in zip(d[key], d["positions"]))
+    wrong = []
+    for i, (source, text, spans) in enumerate(cases):
+        if text in DIFFERENCES:
+            spans = []
+        expected = {(k, _compact(k, text[s:e]), len(PREFIX) + s + 1) for k, s, e in spans}
+        if found.get(f"m{i:04d}", set()) != expected:
+            wrong.append((source, text, sorted(expected), sorted(found.get(f"m{i:04d}", set()))))
+    assert not wrong, wrong
+
+
+def test_deliberate_differences_are_still_found_with_context(audit_of):
+    got = audit_of({"chats": [{"chat_id": "k", "customer_id": "c"}],
+                    "chat_messages": [{"message_id": "uatp", "chat_id": "k",
+                                       "body": "my credit card: 122000000000003"}]},
+                   AS_OF, "SEC-002", reveal=True)["SEC-002"]
+    assert json.loads(got["uatp"]["details"])["card"] == ["122000000000003"]
+
+
+# ---------------------------------------------------------------- free text everywhere (issue 14)
+
+CARD, BSN, IBAN = "4111 1111 1111 1111", "111-222-333", "NL91 ABNA 0417 1643 00"
+EXPORT = {
+    # Shopify-style order export: the comment column is free text, "Note Attributes" an extra
+    "orders.csv": "order_id,customer_id,placed_at,customer_comment,Note Attributes\n"
+                  f"o1,c1,2025-01-05T10:00:00Z,graag inpakken,kaart {CARD}\n"
+                  f"o2,c2,2025-01-06T10:00:00Z,bsn {BSN},bestelling 20240131123456\n"
+                  "o3,c3,2025-01-07T10:00:00Z,bel 0612345678,\n",
+    "customers.csv": "customer_id,created_at,notes,loyalty_note\n"
+                     f"c1,2024-01-01T10:00:00Z,terugstorten op {IBAN},\n"
+                     f"c2,2024-01-01T10:00:00Z,,mijn iban {IBAN} en pas 5555555555554444\n"
+                     "c3,2024-01-01T10:00:00Z,NL92ABNA0417164300 (tikfout),1234.56.789\n",
+    "chats.csv": "chat_id,customer_id,started_at\nk1,c3,2025-02-01T10:00:00Z\n",
+    "chat_messages.csv": "message_id,chat_id,sent_at,body,subject\n"
+                         f"m1,k1,2025-02-01T10:01:00Z,hallo,bsn {BSN}\n"
+                         "m2,k1,2025-02-01T10:02:00Z,order 20240131123456,\n",
+    "calls.csv": "call_id,customer_id,started_at,transcript\n"
+                 f"call1,c2,2025-03-01T10:00:00Z,Klant leest voor: {CARD}\n",
+    "cs_notes.csv": "note_id,customer_id,created_at,body\n"
+                    f"n1,c1,2025-03-02T10:00:00Z,klant gaf IBAN {IBAN} door\n",
+}
+
+
+@pytest.fixture(scope="module")
+def everywhere(tmp_path_factory):
+    root = tmp_path_factory.mktemp("everywhere")
+    loaded = toolkit.load(write_files(root / "export", EXPORT), db=root / "audit.duckdb")
+    assert loaded.rows_rejected == 0
+    extras = {f.table: f.notes.get("extra_columns") for f in loaded.files}
+    assert extras["orders"] == ["note_attributes"] and extras["customers"] == ["loyalty_note"]
+    assert extras["chat_messages"] == ["subject"]
+    res = toolkit.audit(root / "audit.duckdb", AS_OF, rules="SEC-002,SEC-004,SEC-006", store=False)
+    return res
+
+
+def _by_rule(res):
+    out: dict[str, dict] = {}
+    for f in res.findings:
+        out.setdefault(f["rule_id"], {})[(f["subject_table"], f["subject_id"])] = f
+    return out
+
+
+def test_every_free_text_and_extra_column_is_scanned(everywhere):
+    got = _by_rule(everywhere)
+    details = {r: {k: json.loads(f["details"]) for k, f in v.items()} for r, v in got.items()}
+    assert {k: d["columns"] for k, d in details["SEC-002"].items()} == {
+        ("orders", "o1"): ["orders.note_attributes"],
+        ("customers", "c2"): ["customers.loyalty_note"],
+        ("calls", "call1"): ["calls.transcript"]}
+    assert {k: d["columns"] for k, d in details["SEC-004"].items()} == {
+        ("orders", "o2"): ["orders.customer_comment"],
+        ("chat_messages", "m1"): ["chat_messages.subject"]}
+    assert {k: d["columns"] for k, d in details["SEC-006"].items()} == {
+        ("customers", "c1"): ["customers.notes"],
+        ("customers", "c2"): ["customers.loyalty_note"],
+        ("cs_notes", "n1"): ["cs_notes.body"]}
+    # table, column and row, with the customer reached through the row or its chat
+    assert got["SEC-004"][("chat_messages", "m1")]["customer_id"] == "c3"
+    assert got["SEC-002"][("calls", "call1")]["customer_id"] == "c2"
+    assert details["SEC-004"][("orders", "o2")]["positions"] == [5]
+    assert details["SEC-002"][("customers", "c2")]["card"] == ["555555******4444"]
+    assert details["SEC-006"][("customers", "c2")]["column"] == "customers.loyalty_note"
+
+
+def test_population_counts_every_scanned_value(everywhere):
+    rules = {r.rule_id: r for r in everywhere.rules}
+    # orders 3 comments + 2 attributes, customers 2 notes + 2 extras, 2 bodies + 1 subject,
+    # 1 transcript, 1 note
+    assert {r.status for r in rules.values()} == {"evaluated"}
+    assert rules["SEC-002"].population == 14
+
+
+def test_a_row_with_numbers_in_two_columns_is_one_finding(tmp_path):
+    export = write_files(tmp_path / "export", {
+        "customers.csv": "customer_id,notes,iban_note\n"
+                         f"c1,eerst {IBAN},daarna NL20INGB0001234567\n"})
+    toolkit.load(export, db=tmp_path / "a.duckdb")
+    res = toolkit.audit(tmp_path / "a.duckdb", AS_OF, rules="SEC-006", store=False, reveal=True)
+    (f,) = res.findings
+    d = json.loads(f["details"])
+    assert (f["subject_table"], f["subject_id"], f["customer_id"]) == ("customers", "c1", "c1")
+    assert d["iban"] == ["NL20INGB0001234567", "NL91ABNA0417164300"]
+    assert d["columns"] == ["customers.iban_note", "customers.notes"] and d["positions"] == [8, 7]
+    assert d["column"] == "customers.iban_note, customers.notes"
+
+
+def test_no_chat_messages_table_still_scans_the_rest(tmp_path):
+    """SEC-006 used to be not_evaluable without chat_messages (issue 14)."""
+    export = write_files(tmp_path / "export", {"customers.csv": f"customer_id,notes\nc1,{IBAN}\n"})
+    toolkit.load(export, db=tmp_path / "a.duckdb")
+    res = toolkit.audit(tmp_path / "a.duckdb", AS_OF, rules="SEC-006", store=False)
+    assert [(f["subject_table"], f["subject_id"]) for f in res.findings] == [("customers", "c1")]
+    assert res.rules[0].status == "evaluated" and res.rules[0].population == 1

@@ -1,18 +1,22 @@
 """Security rules: SEC-001, SEC-002, SEC-004, SEC-006 (rule-catalogue.md section 2.10).
 
-Free text (every column the schema marks ``free_text``: chat messages, call transcripts, customer
-notes, order comments, CS notes) is scanned in DuckDB: one regular expression cuts the card, BSN
-and IBAN candidates out of every text in one pass (``text_candidates``, built once per audit),
-and each rule validates its kind with the ``toolkit.detect`` macros (Luhn and issuer prefix, the BSN
-11-proof, IBAN mod-97 with the country's length). One finding per message or call, listing every
-valid number in it (masked by ``toolkit.masking``), where it starts, and a context score.
+Free text is every column the schema marks ``free_text`` (chat messages, call transcripts,
+customer notes, order comments, CS notes) and every extra text column an export brought (kept by
+the loader as VARCHAR). It is scanned once per audit in DuckDB, one pass per table however many
+columns (``toolkit.detect.setup_statements``): one regular expression cuts IBAN-shaped tokens and
+digit chains out of every value, digit chains are tried at every boundary between their groups,
+each candidate is validated (IBAN structure, mod-97 and national check digits; card issuer
+length and Luhn; the BSN 11-proof) and every valid number claims its characters
+(``text_candidates``). Each rule reports its kind: one finding per row, listing every number in
+it (masked by ``toolkit.masking``), the column it sits in and where it starts (1-based), and a
+context score.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from .. import detect
+from .. import detect, schema
 from ..policy import Policy
 from . import Rule, register
 
@@ -43,37 +47,44 @@ register(Rule(
 ))
 
 
-def _scan(kind: str, valid: str, value: str, key: str) -> Callable[[Policy], str]:
+def _scan(kind: str, key: str) -> Callable[[Policy], str]:
     def sql(policy: Policy) -> str:
         return f"""
-        WITH hits AS (
-            SELECT *, {value} AS v FROM text_candidates WHERE kind = '{kind}' AND {valid})
-        SELECT id AS subject_id, tbl AS subject_table, customer_id, NULL::DATE AS due_date,
-               {{'{key}': list(v ORDER BY pos), 'positions': list(pos ORDER BY pos),
-                 'column': tbl || '.' || any_value(col),
-                 'context_score': max(context_score(near, '{kind}'))}} AS evidence
-        FROM hits
-        GROUP BY tbl, id, customer_id
+        SELECT h.id AS subject_id, h.tbl AS subject_table,
+               coalesce(h.cust, c.customer_id) AS customer_id, NULL::DATE AS due_date,
+               {{'{key}': list_transform(h.hits, lambda x: x.v),
+                 'positions': list_transform(h.hits, lambda x: x.p),
+                 'columns': list_transform(h.hits, lambda x: x.c),
+                 'column': array_to_string(list_sort(list_distinct(
+                               list_transform(h.hits, lambda x: x.c))), ', '),
+                 'context_score': h.score}} AS evidence
+        FROM (SELECT tbl, id, any_value(customer_id) AS cust, any_value(chat_id) AS chat,
+                     list_sort(list({{'c': tbl || '.' || col, 'p': pos, 'v': value}})) AS hits,
+                     max(context) AS score
+              FROM text_candidates WHERE kind = '{kind}' GROUP BY tbl, id) h
+        LEFT JOIN chats c ON c.chat_id = h.chat
         """
     return sql
 
 
-TEXT_POPULATION = lambda p: f"SELECT count(*) FROM ({detect.texts_sql()})"  # noqa: E731
-TEXT_NEEDS = {"chat_messages": ("message_id", "body")}
-TEXT_OPTIONAL = ("calls", "chats", "customers", "orders", "cs_notes")
+# every value scanned, in every free-text and extra text column (see detect.setup_statements)
+TEXT_POPULATION = lambda p: "SELECT coalesce(sum(texts), 0) FROM free_text_columns"  # noqa: E731
+# tables with free-text columns; any table can bring extra text columns from an export
+TEXT_OPTIONAL = tuple(t.name for t in schema.TABLES if any(c.free_text for c in t.columns))
 
-for _id, _kind, _valid, _value, _key, _doc in (
-    ("SEC-002", "card", "luhn_ok(digits_only(raw)) AND card_prefix_ok(digits_only(raw))",
-     "digits_only(raw)", "card",
-     "Messages and calls whose text holds a card number (13-19 digits, spaces or dashes allowed, "
-     "Luhn-valid, with a card issuer's prefix)."),
-    ("SEC-004", "bsn", "bsn_ok(digits_only(raw))", "digits_only(raw)", "bsn",
-     "Messages and calls whose text holds a citizen service number (9 digits, dots or spaces "
-     "allowed) passing the 11-proof."),
-    ("SEC-006", "iban", "iban_ok(iban_norm(raw))", "iban_norm(raw)", "iban",
-     "Messages and calls whose text holds a valid IBAN (mod-97, the country's length)."),
+for _id, _kind, _key, _doc in (
+    ("SEC-002", "card", "card",
+     "Rows whose free text (any free-text or extra text column) holds a card number: 13-19 digits "
+     "(spaces, dashes or dots allowed, consistently), a length its issuer uses, Luhn-valid."),
+    ("SEC-004", "bsn", "bsn",
+     "Rows whose free text holds a citizen service number (9 digits as 123456782, 123 456 782, "
+     "111-222-333 or 1234.56.782; 8 digits only after the word bsn) passing the 11-proof."),
+    ("SEC-006", "iban", "iban",
+     "Rows whose free text holds a valid IBAN (the country's structure, mod-97 and national "
+     "check digits; spaces, dashes or dots allowed)."),
 ):
-    register(Rule(id=_id, subject_table="chat_messages", family="security", needs=TEXT_NEEDS,
-                  optional=TEXT_OPTIONAL, sql=_scan(_kind, _valid, _value, _key),
-                  setup=lambda p: [detect.candidates_sql()], population=TEXT_POPULATION, doc=_doc,
-                  subjects="chat_messages, calls (and any other free-text column)"))
+    register(Rule(id=_id, subject_table="chat_messages", family="security", needs={},
+                  optional=TEXT_OPTIONAL, sql=_scan(_kind, _key),
+                  setup=lambda p: detect.setup_statements(), population=TEXT_POPULATION, doc=_doc,
+                  subjects="every free-text column (chat_messages, calls, customers.notes, ...) "
+                           "and every extra text column of an export"))
