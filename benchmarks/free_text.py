@@ -89,7 +89,8 @@ def build(db: str, messages: int, seed: int, hit_rate: float = 1.0) -> dict:
             t = 10
         vals = {"order": f"CS-{rnd.randrange(10**6):06d}", "n": rnd.randrange(1, 300)}
         if t in (2, 10):
-            prefix = rnd.choice(["4", "51", "55", "22", "37", "6011"])
+            # Visa, Mastercard (51-55 and the 2-series 2221-2720), American Express, Discover
+            prefix = rnd.choice(["4", "51", "55", str(rnd.randint(2221, 2720)), "37", "6011"])
             card = _luhn_complete(rnd, prefix, 15 if prefix == "37" else 16)
             vals["card"] = _spaced(card, rnd)
             planted_cards[mid] = card
