@@ -237,6 +237,8 @@ def missing_needs(rule: Rule, present: dict[str, set[str]]) -> list[str]:
             out.append(table)
             continue
         out.extend(f"{table}.{c}" for c in cols if c not in present[table])
+    if rule.needs_any is not None:
+        out.extend(rule.needs_any(present))
     return out
 
 

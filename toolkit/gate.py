@@ -623,7 +623,7 @@ def _outcome(suite_name: str, e: dict) -> Outcome:
 def _run_suite(gxr: DuckDBGX, where: str, suite: dict, pol: Policy, present: dict, setup,
                as_of: datetime, as_of_date: date, result: GateResult) -> None:
     from .findings import missing_needs
-    from .rules import Rule
+    from .rules import REGISTRY, Rule
 
     name = str(suite.get("name") or Path(where).stem)
     expectations = suite["expectations"]
@@ -645,7 +645,9 @@ def _run_suite(gxr: DuckDBGX, where: str, suite: dict, pol: Policy, present: dic
         outcomes.append(o)
         spec = pol.rules.get(o.rule_id)
         needs = {t: tuple(c) for t, c in (e["meta"].get("needs") or {}).items()}
-        missing = missing_needs(Rule(o.rule_id, o.table, needs, sql=lambda p: ""), present)
+        rule = REGISTRY.get(o.rule_id) if o.kind == "rule" else None
+        missing = missing_needs(Rule(o.rule_id, o.table, needs, sql=lambda p: "",
+                                     needs_any=rule.needs_any if rule else None), present)
         if spec is not None and not spec.enabled:
             o.status, o.message = "disabled", "disabled in the policy"
         elif missing and o.rule_id in pol.gate.not_applicable:

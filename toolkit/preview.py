@@ -94,6 +94,7 @@ class InspectResult:
             if t.problem is None:
                 out.setdefault(t.table, set()).update(t.columns)
                 out[t.table].update(t.links)
+                out[t.table].update(t.extras)      # kept as columns: SEC-002/004/006 scan them
         return out
 
 

@@ -243,3 +243,23 @@ def test_no_chat_messages_table_still_scans_the_rest(tmp_path):
     res = toolkit.audit(tmp_path / "a.duckdb", AS_OF, rules="SEC-006", store=False)
     assert [(f["subject_table"], f["subject_id"]) for f in res.findings] == [("customers", "c1")]
     assert res.rules[0].status == "evaluated" and res.rules[0].population == 1
+
+
+def test_without_any_text_column_the_rules_are_not_evaluable(audit_of):
+    """Evaluated on no text they would pass silently; one extra column is enough to scan."""
+    audit_of({"payments": [{"payment_id": "p1", "card_pan": None, "card_cvv": None}]},
+             AS_OF, "SEC-002")
+    (r,) = audit_of.last.rules
+    assert r.status == "not_evaluable" and "a free-text column (" in r.missing
+    assert "chat_messages.body" in r.missing and "an extra column of an export" in r.missing
+
+
+def test_one_extra_column_makes_them_evaluable(tmp_path):
+    export = write_files(tmp_path / "export", {
+        "payments.csv": "payment_id,card_pan,Opmerking\np1,,pas 4111 1111 1111 1111\n"})
+    toolkit.load(export, db=tmp_path / "a.duckdb")
+    res = toolkit.audit(tmp_path / "a.duckdb", AS_OF, rules="SEC-002", store=False)
+    assert res.rules[0].status == "evaluated" and res.rules[0].population == 1
+    (f,) = res.findings
+    assert (f["subject_table"], f["subject_id"]) == ("payments", "p1")
+    assert json.loads(f["details"])["columns"] == ["payments.opmerking"]

@@ -42,6 +42,9 @@ class Rule:
     subjects: str = ""          # for docs, when findings name more than one subject table
     # SQL run once per audit before the first rule that names it (shared work, e.g. a scan)
     setup: Callable[[Policy], list[str]] | None = None
+    # a need that a table and column list cannot say ("any free-text column"): given the tables
+    # and columns present, what is missing (nothing: the rule is evaluable)
+    needs_any: Callable[[dict[str, set[str]]], list[str]] | None = field(default=None, compare=False)
 
     def population_sql(self, policy: Policy) -> str:
         if self.population is not None:

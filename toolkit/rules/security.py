@@ -71,6 +71,17 @@ def _scan(kind: str, key: str) -> Callable[[Policy], str]:
 TEXT_POPULATION = lambda p: "SELECT coalesce(sum(texts), 0) FROM free_text_columns"  # noqa: E731
 # tables with free-text columns; any table can bring extra text columns from an export
 TEXT_OPTIONAL = tuple(t.name for t in schema.TABLES if any(c.free_text for c in t.columns))
+FREE_TEXT = [f"{t.name}.{c.name}" for t in schema.TABLES for c in t.columns if c.free_text]
+
+
+def text_missing(present: dict[str, set[str]]) -> list[str]:
+    """Nothing when some free-text column or extra column (kept from an export) exists, else
+    what the rules would read: evaluated on no text at all they would pass silently."""
+    for t in schema.TABLES:
+        cols = present.get(t.name) or set()
+        if any(c.free_text and c.name in cols for c in t.columns) or cols - set(t.column_names):
+            return []
+    return ["a free-text column (" + ", ".join(FREE_TEXT) + ") or an extra column of an export"]
 
 for _id, _kind, _key, _doc in (
     ("SEC-002", "card", "card",
@@ -84,7 +95,7 @@ for _id, _kind, _key, _doc in (
      "check digits; spaces, dashes or dots allowed)."),
 ):
     register(Rule(id=_id, subject_table="chat_messages", family="security", needs={},
-                  optional=TEXT_OPTIONAL, sql=_scan(_kind, _key),
+                  needs_any=text_missing, optional=TEXT_OPTIONAL, sql=_scan(_kind, _key),
                   setup=lambda p: detect.setup_statements(), population=TEXT_POPULATION, doc=_doc,
                   subjects="every free-text column (chat_messages, calls, customers.notes, ...) "
                            "and every extra text column of an export"))
