@@ -188,9 +188,6 @@ def macros() -> list[str]:
              list_reduce(list_transform(string_split(substr(s, 5) || substr(s, 1, 4), ''),
                    lambda ch: CASE WHEN ch >= 'A' THEN ascii(ch) - 55 ELSE CAST(ch AS INTEGER) END),
                  lambda acc, v: (acc * CASE WHEN v >= 10 THEN 100 ELSE 10 END + v) % 97, 0) = 1)""",
-        # the registry's classes apply as written, except to a number written wholly in lower case
-        "CREATE OR REPLACE TEMP MACRO iban_casefix(s) AS "
-        "CASE WHEN s = lower(s) THEN upper(s) ELSE s END",
         f"CREATE OR REPLACE TEMP MACRO iban_structure_ok(s) AS "
         f"regexp_full_match(s, {_sql_str(IBAN_STRUCTURE_PATTERN)})",
         # national check digits inside the BBAN, as python-stdnum's be/es/me/no.iban check them
@@ -211,16 +208,16 @@ def macros() -> list[str]:
                                  lambda ch, i: CAST(ch AS INTEGER) * [6, 7, 8, 9, 4, 5, 6, 7, 8, 9][i])) % 11
                                  AS VARCHAR) = substr(u, 15, 1)
              ELSE true END""",
-        """CREATE OR REPLACE TEMP MACRO iban_ok(s) AS CASE
-             WHEN iban_structure_ok(iban_casefix(s)) AND iban_mod97_ok(upper(s))
-             THEN iban_national_ok(upper(s)) ELSE false END""",
-        # separators: one kind inside the BBAN; after the check digits a space is also allowed
-        """CREATE OR REPLACE TEMP MACRO iban_layout_parts(lead, seps) AS
+        # s: the compact IBAN as written, u: the same in capitals; the registry's classes apply
+        # as written, except to a number written wholly in lower case
+        """CREATE OR REPLACE TEMP MACRO iban_valid(s, u) AS CASE
+             WHEN iban_structure_ok(CASE WHEN s = lower(s) THEN u ELSE s END) AND iban_mod97_ok(u)
+             THEN iban_national_ok(u) ELSE false END""",
+        "CREATE OR REPLACE TEMP MACRO iban_ok(s) AS iban_valid(s, upper(s))",
+        # separators: one kind inside the BBAN (seps: the distinct ones); after the check digits
+        # (lead: what follows them) a space is also allowed
+        """CREATE OR REPLACE TEMP MACRO iban_layout_ok(lead, seps) AS
              len(seps) <= 1 AND (lead IN ('', ' ') OR len(seps) = 0 OR lead = seps[1])""",
-        """CREATE OR REPLACE TEMP MACRO iban_layout_ok(tok) AS iban_layout_parts(
-             regexp_extract(regexp_replace(tok, '^[A-Za-z]{2} ?[0-9]{2}', ''), '^[ .-]*'),
-             list_distinct(regexp_extract_all(
-                 regexp_replace(tok, '^[A-Za-z]{2} ?[0-9]{2}[ .-]*', ''), '[ .-]+')))""",
         "CREATE OR REPLACE TEMP MACRO digits_only(s) AS regexp_replace(s, '[^0-9]', '', 'g')",
         # a run of digit groups worth validating: 13-19 digits (a card), 9 digits in one group or
         # in three (a BSN's layouts), 8 digits in one group (a BSN without its leading zero)
@@ -282,8 +279,12 @@ def scan_statements(source: str, target: str = "text_candidates") -> list[str]:
         f"""CREATE OR REPLACE TEMP TABLE {tokens} AS
         SELECT rid, unnest(toks) AS tok, unnest(range(1, len(toks) + 1)) AS k FROM {src}""",
         f"""CREATE OR REPLACE TEMP TABLE {ibans} AS
-        SELECT rid, k, tok, iban_layout_ok(tok) AND iban_ok(regexp_replace(tok, '[ .-]', '', 'g')) AS ok
-        FROM {tokens} WHERE regexp_matches(tok, '^[A-Za-z]')""",
+        SELECT rid, k, tok, iban_layout_ok(lead, seps) AND iban_valid(c, upper(c)) AS ok
+        FROM (SELECT *, regexp_replace(tok, '[ .-]', '', 'g') AS c,
+                     regexp_extract(regexp_replace(tok, '^[A-Za-z]{{2}} ?[0-9]{{2}}', ''), '^[ .-]*') AS lead,
+                     list_distinct(regexp_extract_all(
+                         regexp_replace(tok, '^[A-Za-z]{{2}} ?[0-9]{{2}}[ .-]*', ''), '[ .-]+')) AS seps
+              FROM {tokens} WHERE regexp_matches(tok, '^[A-Za-z]'))""",
         # digit chains: every run of consecutive groups with one kind of separator is tried;
         # base: where the chain starts in its token (a failed IBAN-shaped token that starts with
         # a word, 'om 12 ...', hides no digit chain; one with a capital country code is a
@@ -292,17 +293,18 @@ def scan_statements(source: str, target: str = "text_candidates") -> list[str]:
         WITH chains AS (
             SELECT rid, k, tok, 0 AS base FROM {tokens} WHERE NOT regexp_matches(tok, '^[A-Za-z]')
             UNION ALL
-            SELECT rid, k, unnest(ct) AS tok,
-                   unnest(match_starts(ct, regexp_split_to_array(tok, {chain}))) - 1 AS base
-            FROM (SELECT *, regexp_extract_all(tok, {chain}) AS ct FROM {ibans}
-                  WHERE NOT ok AND NOT regexp_matches(tok, '^[A-Z]{{2}}'))
-            WHERE len(ct) > 0),
+            SELECT rid, k, unnest(ct) AS tok, unnest(match_starts(ct, cp)) - 1 AS base
+            FROM (SELECT *, regexp_split_to_array(tok, {chain}) AS cp
+                  FROM (SELECT *, regexp_extract_all(tok, {chain}) AS ct FROM {ibans}
+                        WHERE NOT ok AND NOT regexp_matches(tok, '^[A-Z]{{2}}'))
+                  WHERE len(ct) > 0)),
         grouped AS (         -- chains with separators (plain digits take the short way)
-            SELECT rid, k, base, tok, regexp_extract_all(tok, '[0-9]+') AS g,
-                   regexp_extract_all(tok, '[^0-9]+') AS s,
-                   match_starts(regexp_extract_all(tok, '[0-9]+'),
-                                regexp_split_to_array(tok, '[0-9]+')) AS go
-            FROM chains WHERE NOT regexp_full_match(tok, '[0-9]+')),
+            SELECT rid, k, base, tok, g, s, match_starts(g, gp) AS go,
+                   match_starts(g, list_transform(gp, lambda x: '')) AS cs   -- in the digits
+            FROM (SELECT *, regexp_extract_all(tok, '[0-9]+') AS g,
+                         regexp_extract_all(tok, '[^0-9]+') AS s,
+                         regexp_split_to_array(tok, '[0-9]+') AS gp
+                  FROM chains WHERE NOT regexp_full_match(tok, '[0-9]+'))),
         spans AS (
             SELECT rid, k, base, 0 AS off, length(tok) AS len, true AS single, tok AS digits,
                    tok AS raw
@@ -316,13 +318,13 @@ def scan_statements(source: str, target: str = "text_candidates") -> list[str]:
                       flatten(list_transform(range(1, len(g) + 1), lambda i:
                           list_transform(range(i, len(g) + 1), lambda j: {{'i': i, 'j': j}}))),
                       lambda sp: len(list_distinct(s[sp.i:sp.j - 1])) <= 1
-                          AND span_shape_ok(list_sum(list_transform(g[sp.i:sp.j], lambda x: length(x))),
-                                            sp.j - sp.i + 1))) AS sp
+                          AND span_shape_ok(cs[sp.j] + length(g[sp.j]) - cs[sp.i], sp.j - sp.i + 1)
+                      )) AS sp
                   FROM grouped)),
         judged AS MATERIALIZED (
-            SELECT *, length(digits) AS n,
-                   card_issuer_at(TRY_CAST(left(digits, 6) AS INTEGER), length(digits)) AS issuer
-            FROM spans)
+            SELECT *, card_issuer_at(p6, n) AS issuer
+            FROM (SELECT *, length(digits) AS n, TRY_CAST(left(digits, 6) AS INTEGER) AS p6
+                  FROM spans))
         -- need: the context word a hit still needs ('card': UATP, 'bsn': eight digits, or '')
         SELECT rid, k, base, 'card' AS kind, digits AS value, off, len,
                CASE WHEN card_needs_context(issuer) THEN 'card' ELSE '' END AS need
