@@ -279,3 +279,15 @@ def test_positions_count_characters_not_bytes(con):
     text = "Één café: ÿ NL91ABNA0417164300 — pas 4111111111111111"
     hits = detect.scan([text], con)[0]
     assert [text[h.start:h.end] for h in hits] == ["NL91ABNA0417164300", "4111111111111111"]
+
+
+def test_candidates_keep_where_and_how_the_number_was_written(con):
+    con.execute("CREATE OR REPLACE TEMP TABLE src AS SELECT 'customers' AS tbl, 'notes' AS col, "
+                "'c1' AS id, 'c1' AS customer_id, NULL::VARCHAR AS chat_id, "
+                "'iban NL91-ABNA-0417-1643-00 ok' AS txt")
+    for stmt in detect.scan_statements("SELECT * FROM src", "cands"):
+        con.execute(stmt)
+    assert con.execute("SELECT tbl, col, id, customer_id, kind, value, pos, len, raw FROM cands").fetchall() == [
+        ("customers", "notes", "c1", "c1", "iban", "NL91ABNA0417164300", 6, 22, "NL91-ABNA-0417-1643-00")]
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'free_text_%'"
+                       ).fetchone()[0] == 0          # the scratch tables are dropped

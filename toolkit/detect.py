@@ -256,7 +256,7 @@ def scan_statements(source: str, target: str = "text_candidates") -> list[str]:
     ``source`` is a query with the columns ``TEXT_COLUMNS``. ``target`` has tbl, col, id,
     customer_id, chat_id, kind ('card', 'bsn', 'iban'), value (digits, a BSN padded to nine,
     or the compact IBAN in capitals), pos (1-based character position of the number's first
-    character), len (its characters as written) and context (the context score).
+    character), len and raw (its characters as written) and context (the context score).
 
     One regular-expression pass per text; tokens are validated without positions, and only
     texts holding a valid number are split again to place them. Each step is its own temp table
@@ -372,11 +372,12 @@ def scan_statements(source: str, target: str = "text_candidates") -> list[str]:
             SELECT rid, {keys}, txt, match_starts(toks, pieces) FROM split),
         located AS (
             SELECT h.*, p.{keys.replace(', ', ', p.')}, p.starts[h.k] + h.off AS pos,
+                   substr(p.txt, p.starts[h.k] + h.off, h.len) AS raw,
                    substr(p.txt, greatest(p.starts[h.k] + h.off - {NEAR}, 1), h.len + 2 * {NEAR}) AS near,
                    substr(p.txt, greatest(p.starts[h.k] + h.off - {BSN_BARE_WINDOW}, 1),
                           least(p.starts[h.k] + h.off - 1, {BSN_BARE_WINDOW})) AS before
             FROM hits h JOIN placed p USING (rid))
-        SELECT {keys}, kind, value, pos, len, context_score(near, kind) AS context
+        SELECT {keys}, kind, value, pos, len, raw, context_score(near, kind) AS context
         FROM located
         WHERE need = ''
            OR (need = 'card' AND regexp_matches(lower(near), {card_words}))
