@@ -74,11 +74,22 @@ def test_context_score_is_recorded_not_used_to_suppress(audit_of):
 # ---------------------------------------------------------------- the peers' labelled cases
 
 
-# Deliberate differences from a peer's label, with the reason (everything else must agree).
+# Deliberate differences from a peer's label, with the reason (everything else must agree):
+# {text: (reason, what the toolkit reports instead: [(kind, start, end)])}.
 DIFFERENCES = {
-    "122000000000003": "a 15-digit number starting with 1 (UATP airline card) is reported only "
-                       "with a card word nearby: such numbers are common references, and a "
-                       "Dutch webshop takes no UATP cards (Presidio reports it bare)",
+    "122000000000003": (
+        "a 15-digit number starting with 1 (UATP airline card) is reported only with a card word "
+        "nearby: such numbers are common references, and a Dutch webshop takes no UATP cards "
+        "(Presidio reports it bare)", []),
+    "BE83138811735115": (
+        "python-stdnum refuses a Belgian IBAN whose bank code is not in its bank list; the toolkit "
+        "checks the account's own check digits and mod-97, which hold: a bank list goes stale, and "
+        "an unknown bank does not make the number less personal", [("iban", 0, 16)]),
+    "ES77 1234-1234-16 1234567890": (
+        "separators are one kind within a number (a space may follow the country code or the check "
+        "digits): dashes, then a space inside the account part are read as two numbers, so that "
+        "numbers written next to each other are never joined (python-stdnum drops every "
+        "separator of a string known to hold one number)", []),
 }
 
 
@@ -94,6 +105,12 @@ def _peer_cases() -> list[tuple[str, str, list[tuple[str, int, int]]]]:
     for group in (peers.STDNUM_IBAN_BROKEN, peers.STDNUM_IBAN_WRONG_LENGTH,
                   peers.STDNUM_IBAN_WRONG_STRUCTURE, peers.STDNUM_IBAN_WRONG_NATIONAL):
         out.extend(("stdnum test_iban invalid", text, []) for text in group)
+    out.extend(("stdnum test_be_iban valid", text, [("iban", 0, len(text))])
+               for text in peers.STDNUM_BE_IBAN_VALID)
+    out.extend(("stdnum test_be_iban invalid", text, []) for text in peers.STDNUM_BE_IBAN_INVALID)
+    out.extend(("stdnum es/me/no iban valid", text, [("iban", 0, len(text))])
+               for text in peers.STDNUM_NATIONAL_IBAN_VALID)
+    out.extend(("stdnum es/me/no iban invalid", text, []) for text in peers.STDNUM_NATIONAL_IBAN_INVALID)
     for text in peers.STDNUM_BSN_VALID:
         out.append(("stdnum test_nl_bsn valid", text, [("bsn", 0, len(text))]))
     out.extend(("stdnum test_nl_bsn invalid", text, []) for text in peers.STDNUM_BSN_INVALID)
@@ -114,7 +131,8 @@ def test_peer_cases_one_per_chat_message(tmp_path):
     """Every labelled case as its own chat message: each expected number found at its position
     (and only there), no IBAN reported as a card, every near-miss left alone."""
     cases = _peer_cases()
-    assert len(cases) > 500
+    assert len(cases) > 650 and sum(len(spans) for _, _, spans in cases) > 470
+    assert set(DIFFERENCES) <= {text for _, text, _ in cases}       # each one still a peer's case
     db = tmp_path / "peers.duckdb"
     con = duckdb.connect(str(db))
     con.execute(schema.ddl(schema.table("chats"), ["chat_id", "customer_id"]))
@@ -134,19 +152,37 @@ def test_peer_cases_one_per_chat_message(tmp_path):
     wrong = []
     for i, (source, text, spans) in enumerate(cases):
         if text in DIFFERENCES:
-            spans = []
+            spans = DIFFERENCES[text][1]
         expected = {(k, _compact(k, text[s:e]), len(PREFIX) + s + 1) for k, s, e in spans}
         if found.get(f"m{i:04d}", set()) != expected:
             wrong.append((source, text, sorted(expected), sorted(found.get(f"m{i:04d}", set()))))
     assert not wrong, wrong
 
 
-def test_deliberate_differences_are_still_found_with_context(audit_of):
+def test_two_identical_numbers_in_one_message_are_two_positions(audit_of):
+    """Issue 21: two identical IBANs in one message reported the same position twice."""
+    body = "NL91ABNA0417164300 en nogmaals NL91 ABNA 0417 1643 00; pas 4111111111111111 of 4111111111111111"
+    got = audit_of({"chats": [{"chat_id": "k", "customer_id": "c"}],
+                    "chat_messages": [{"message_id": "twice", "chat_id": "k", "body": body}]},
+                   AS_OF, "SEC-002,SEC-006", reveal=True)
+    iban = json.loads(got["SEC-006"]["twice"]["details"])
+    assert iban["iban"] == ["NL91ABNA0417164300"] * 2 and iban["positions"] == [1, 32]
+    card = json.loads(got["SEC-002"]["twice"]["details"])
+    assert card["card"] == ["4111111111111111"] * 2
+    assert card["positions"] == [body.index("4111") + 1, body.rindex("4111") + 1] == [60, 80]
+
+
+def test_deliberate_differences_are_found_with_a_card_word_or_one_separator(audit_of):
     got = audit_of({"chats": [{"chat_id": "k", "customer_id": "c"}],
                     "chat_messages": [{"message_id": "uatp", "chat_id": "k",
                                        "body": "my credit card: 122000000000003"}]},
                    AS_OF, "SEC-002", reveal=True)["SEC-002"]
     assert json.loads(got["uatp"]["details"])["card"] == ["122000000000003"]
+    got = audit_of({"chats": [{"chat_id": "k", "customer_id": "c"}],
+                    "chat_messages": [{"message_id": "es", "chat_id": "k",
+                                       "body": "iban ES77 1234 1234 1612 3456 7890 of ES77-1234-1234-16-1234567890"}]},
+                   AS_OF, "SEC-006", reveal=True)["SEC-006"]
+    assert json.loads(got["es"]["details"])["iban"] == ["ES7712341234161234567890"] * 2
 
 
 # ---------------------------------------------------------------- free text everywhere (issue 14)
