@@ -16,14 +16,16 @@
 
 Each stage runs ``--repeat`` times, alternating, each time in a fresh process (the machine is
 shared and noisy); the figures are the run with the median scan time, and every run's scan time
-is kept in ``runs``.
+is kept in ``runs``, with the load average as each round started (``load_before``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -255,7 +257,9 @@ def main(argv: list[str] | None = None) -> dict:
         planted = build(db, args.messages, args.seed, args.hit_rate)
         built = time.perf_counter() - t0
         runs: dict[str, list] = {"detect": [], "ours": [], "theirs": []}
+        loads: list[float] = []        # the 1-minute load average as each round starts
         for _ in range(max(1, args.repeat)):
+            loads.append(round(os.getloadavg()[0], 2))
             runs["detect"].append(measure("toolkit detection", "benchmarks.free_text:toolkit_detect",
                                           db=db))
             runs["ours"].append(measure("toolkit SEC-002/004/006", "benchmarks.free_text:toolkit_scan",
@@ -272,10 +276,12 @@ def main(argv: list[str] | None = None) -> dict:
     ours_mps = args.messages / ours.result["scan_seconds"]
     theirs_mps = theirs.result["messages"] / theirs.result["scan_seconds"]
     out = {
-        "command": "python -m benchmarks.free_text " + " ".join(argv or []),
+        "command": " ".join(["python -m benchmarks.free_text",
+                             *(sys.argv[1:] if argv is None else argv)]),
         "machine": machine(), "messages": args.messages, "presidio_sample": args.presidio_sample,
         "hit_rate": args.hit_rate, "repeat": max(1, args.repeat),
         "runs": {k: [round(m.result["scan_seconds"], 3) for m in v] for k, v in runs.items()},
+        "load_before": loads,
         "build_seconds": round(built, 1),
         "planted_cards": len(planted["cards"]), "planted_ibans": len(planted["ibans"]),
         "toolkit_detection": {"wall_s": detect.wall_s, "cpu_s": detect.cpu_s,

@@ -21,12 +21,24 @@ def _mb(x: float) -> str:
     return f"{x:,.0f} MB"
 
 
+def _runs_note(r: dict) -> str:
+    """Which run the table shows and how loaded the shared machine was (older results lack it)."""
+    if "runs" not in r:
+        return ""
+    note = f" Median of {r['repeat']} runs per stage"
+    if r.get("load_before"):
+        note += ("; load average (1 min) as each round started: "
+                 + ", ".join(f"{x:.1f}" for x in r["load_before"]))
+    return note + "."
+
+
 def free_text_table(r: dict) -> str:
     t, d, p = r["toolkit"], r["toolkit_detection"], r["presidio"]
     lines = [
         f"Machine: {r['machine']['cores']} cores, Python {r['machine']['python']}; "
         f"hit rate {r.get('hit_rate', 1.0)}: {r['messages']:,} messages ({r['planted_cards']:,} planted cards, "
-        f"{r['planted_ibans']:,} planted IBANs); Presidio on the first {r['presidio_sample']:,}.",
+        f"{r['planted_ibans']:,} planted IBANs); Presidio on the first {r['presidio_sample']:,}."
+        + _runs_note(r),
         "",
         "| | messages | scan time | messages/s | process wall | CPU | peak RSS | card recall | IBAN recall |",
         "|---|---|---|---|---|---|---|---|---|",
