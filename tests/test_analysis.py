@@ -98,6 +98,15 @@ def test_no_stored_run_is_one_clear_error(shop, tmp_path):
         an.open_run(db, "31-10-2026")
 
 
+def test_errors_name_the_parameter_as_the_notebook_calls_it(shop):
+    with pytest.raises(PrivauditError, match=re.escape("policy_path = 'nope.yaml': ")):
+        an.open_run(shop["db"], policy_path="nope.yaml")
+    with pytest.raises(PrivauditError, match=re.escape("run_id = 'r-1': ")):
+        an.open_run(shop["db"], run_id="r-1")
+    with pytest.raises(PrivauditError, match=re.escape("as_of = 'today' is not a date")):
+        an.open_run(shop["db"], "today")
+
+
 def test_reveal_is_never_stored_nor_shown_unasked(shop, tmp_path):
     db = shop["db"]
     before = runs(db)

@@ -164,6 +164,14 @@ def resolve_db(db_path: str | Path) -> Path:
         return Path(db_path).expanduser().resolve()
 
 
+def _named(name: str, value, fn, *args):
+    """``fn(*args)``; its error names the parameter as the notebook calls it."""
+    try:
+        return fn(*args)
+    except PrivauditError as e:
+        raise type(e)(f"{name} = {str(value)!r}: {e}") from None
+
+
 def _as_of(value, tz: str):
     """parse_as_of, its error naming the parameter as the notebook calls it."""
     try:
@@ -223,10 +231,11 @@ def open_run(db_path: str | Path | None = None, as_of: str | date | datetime | N
     * otherwise, with ``reveal=True``: an ad-hoc revealed run, kept out of the database.
     """
     db = find_db(db_path)
-    policy = load_policy(policy_path)
+    policy = _named("policy_path", policy_path, load_policy, policy_path)
     if audit_dir is not None:
         return _run_from_folder(Path(audit_dir), db, policy, reveal)
     source = "stored run"
+    given_run = run_id is not None
     if run_id is None:
         if as_of is None and not reveal:
             run_id = stored_run_for(db, None, policy if policy_path is not None else None)
@@ -242,7 +251,8 @@ def open_run(db_path: str | Path | None = None, as_of: str | date | datetime | N
             run_id = None if reveal else stored_run_for(db, as_of_ts, policy)
             if run_id is None:
                 return _ad_hoc(db, as_of_ts, policy, reveal)
-    run, rules_df, findings = load_run(db, run_id)
+    run, rules_df, findings = (_named("run_id", run_id, load_run, db, run_id) if given_run
+                               else load_run(db, run_id))
     row = run.iloc[0]
     revealed = bool(row.get("revealed"))
     if revealed and not reveal:

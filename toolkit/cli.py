@@ -45,11 +45,33 @@ def interactive() -> bool:
 
 @contextmanager
 def progress_reporter():
+    """A status line on a terminal (the last message and the seconds elapsed, ticking)."""
     if not interactive():
         yield None
         return
+    import threading
+    import time
+
+    start, state, stop = time.perf_counter(), {"msg": "starting"}, threading.Event()
     with err.status("starting") as status:
-        yield lambda msg: status.update(msg)
+        def show() -> None:
+            status.update(Text(f"{state['msg']} · {time.perf_counter() - start:.0f} s"))
+
+        def tick() -> None:
+            while not stop.wait(1.0):
+                show()
+
+        def say(msg: str) -> None:
+            state["msg"] = msg
+            show()
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield say
+        finally:
+            stop.set()
+            ticker.join()
 
 
 def fail(e: PrivauditError) -> None:

@@ -393,7 +393,7 @@ def report(db: str | Path, as_of: str | date | datetime, out: str | Path,
                   "audit_dir": None if audit_dir is None else str(audit_dir)}
         html = HtmlWriter(show_code)
         results: list[NotebookResult] = []
-        say(f"notebooks 0/{len(paths)} done, {time.perf_counter() - started:.0f} s")
+        say(f"notebooks 0/{len(paths)} done")
         for r in runner.run(audits, last, out, params):
             if r.ipynb.is_file():
                 try:
@@ -403,8 +403,7 @@ def report(db: str | Path, as_of: str | date | datetime, out: str | Path,
                     r.error = r.error or (f"{r.name}.ipynb: HTML conversion failed: "
                                           f"{type(e).__name__}: {e}")
             results.append(r)
-            say(f"notebooks {len(results)}/{len(paths)} done, "
-                f"{time.perf_counter() - started:.0f} s")
+            say(f"notebooks {len(results)}/{len(paths)} done")
             if on_notebook:
                 on_notebook(r, len(results), len(paths))
     order = {p.stem: i for i, p in enumerate(paths)}
