@@ -1,5 +1,6 @@
 """Warm kernels (toolkit.kernels): notebooks run one after another in one kernel see nothing of
-each other; a kernel works in the notebook's folder; papermill's output format is kept."""
+each other; a kernel works in the notebook's folder; papermill's output format is kept; nothing
+but the notebook's own output appears in it."""
 
 from __future__ import annotations
 
@@ -39,7 +40,10 @@ def test_notebooks_in_one_kernel_see_nothing_of_each_other(kernel, tmp_path):
                  "assert pd.get_option('display.max_rows') == 60\n"
                  "assert plt.rcParams['figure.dpi'] != 17 and plt.get_fignums() == []\n"
                  f"assert os.getcwd() == {str(tmp_path / 'b')!r}, os.getcwd()\n"
-                 "print(x)", params="x = 1")
+                 "print(x)",
+                 # a first cell that takes a while: a message printed by another thread of the
+                 # kernel (IPython's history writer) lands in the cell running at the time
+                 params="import time\ntime.sleep(0.5)\nx = 1")
     r1 = rp.execute(first, tmp_path / "out1.ipynb", {}, kernel)
     r2 = rp.execute(second, tmp_path / "out2.ipynb", {"x": "given"}, kernel)
     assert (r1.status, r2.status) == ("ok", "ok"), (r1.error, r2.error)
@@ -49,6 +53,9 @@ def test_notebooks_in_one_kernel_see_nothing_of_each_other(kernel, tmp_path):
     assert "injected-parameters" in out.cells[1].metadata.tags
     assert [c.execution_count for c in out.cells if c.cell_type == "code"] == [1, 2, 3, 4]
     assert out.cells[-1].outputs[0]["text"] == "given\n"
+    # nothing else printed: no kernel chatter in a page (IPython's history database complained
+    # "ERROR! Session/line number was not unique" when the execution count restarted)
+    assert [c.outputs for c in out.cells[:-1] if c.cell_type == "code"] == [[], [], []]
 
 
 def test_after_a_failure_the_next_notebook_gets_a_fresh_kernel(kernel, tmp_path):

@@ -115,8 +115,12 @@ class WarmKernel:
         home = Path(self._home.name)
         profile = home / "ipython" / "profile_default"
         profile.mkdir(parents=True, exist_ok=True)
-        # a clean IPython profile: no user start-up scripts; the kernel's log level
-        (profile / "ipython_kernel_config.py").write_text("c.IPKernelApp.log_level = 'ERROR'\n")
+        # a clean IPython profile: no user start-up scripts; the kernel's log level; no input
+        # history (the reset between notebooks restarts the execution count, and IPython's
+        # history database would print "ERROR! Session/line number was not unique" into the
+        # next notebook's first output)
+        (profile / "ipython_kernel_config.py").write_text(
+            "c.IPKernelApp.log_level = 'ERROR'\nc.HistoryManager.enabled = False\n")
         env = {**os.environ, "IPYTHONDIR": str(home / "ipython")}
         self._log = open(self._log_path, "ab")
         self.km = AsyncKernelManager(kernel_name=self.kernel_name,
