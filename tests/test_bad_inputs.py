@@ -53,6 +53,20 @@ LOADS = {
     "blank_lines_and_whitespace": ("customers", 2, []),
     "json_not_array_of_objects": ("recipients", 2, [(2, "not a JSON object"),
                                                     (3, "not a JSON object")]),
+    # issue 12, crashes
+    "header_only_with_timestamps": ("legal_holds", 0, []),
+    "only_row_invalid_timestamp": ("orders", 0, [(1, "invalid timestamp in column placed_at")]),
+    "empty_parquet": ("visits", 0, []),
+    "parquet_wrong_types": ("visits", 1, [
+        (1, "invalid timestamp in column started_at"),
+        (2, "invalid value in column ip_address (an object or array, not one value)"),
+        (3, "invalid text in column user_agent (binary data, not UTF-8)")]),
+    "json_empty_key": ("customers", 2, []),
+}
+
+# case -> notes the load_log entry of its file must have (a subset)
+NOTES = {
+    "json_empty_key": {"unnamed_fields": 1},
 }
 
 # case -> words the one-line error must contain (besides the file name)
@@ -92,6 +106,18 @@ def test_case_loads_with_exact_outcome(case, tmp_path):
     assert [r[0] for r in got] == [r[0] for r in rejects]
     for (_, reason), (_, prefix) in zip(got, rejects):
         assert reason.startswith(prefix), (reason, prefix)
+    # the table exists even when nothing loaded, and the log's notes are those expected
+    assert con_count(db, table) == loaded
+    for key, value in NOTES.get(case, {}).items():
+        assert f.notes.get(key) == value, (key, f.notes)
+
+
+def con_count(db: Path, table: str) -> int:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+    finally:
+        con.close()
 
 
 @pytest.mark.parametrize("case", sorted(REFUSED))

@@ -490,6 +490,22 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
     resolved, extras, dropped = res.resolved, res.extras, res.dropped
     present = [c for c in t.columns if c.name in resolved]
     inner, raws, errs, naive_flags = [], [], [], []
+    # values the reader flagged: binary data that is not text (any column), an object or array
+    # where a canonical column expects one value (extra columns keep it as JSON text)
+    by_stage = {f"s{i}": name for i, name in enumerate(staged.columns)}
+    flag_cols = []
+    for i in sorted(staged.binary):
+        flag_cols.append(f"b{i}")
+        errs.append(f"CASE WHEN b{i} THEN 'invalid text in column ' || {p(by_stage[f's{i}'])} "
+                    f"|| ' (binary data, not UTF-8)' END")
+    for c in present:
+        if c.type == schema.LIST_TYPE:
+            continue
+        for scol in re.findall(r"\bs(\d+)\b", resolved[c.name]):
+            if int(scol) in staged.nested:
+                flag_cols.append(f"n{scol}")
+                errs.append(f"CASE WHEN n{scol} THEN 'invalid value in column {c.name} "
+                            f"(an object or array, not one value)' END")
     for c in present:
         raw = resolved[c.name]
         value, naive = _typed(c, raw, tm, p, res.specs.get(c.name))
@@ -530,13 +546,13 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
     pk = t.primary_key
     errs_sql = "list_filter([" + ", ".join(errs) + "]::VARCHAR[], lambda e: e IS NOT NULL)"
     hidden = [f'"_raw_{c.name}"' for c in present if c.type != "VARCHAR"] + \
-        [f'"_sentinel_{c.name}"' for c in present if c.type != "VARCHAR"]
+        [f'"_sentinel_{c.name}"' for c in present if c.type != "VARCHAR"] + flag_cols
     keep = "* EXCLUDE (" + ", ".join(hidden) + ")" if hidden else "*"
     # The typed copy keeps only typed values, error lists and flags: raw text stays in _stg and
     # is read back for the rejected rows alone.
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _typed AS "
-        f"WITH v AS (SELECT _row, {', '.join(inner + raws)} FROM _stg) "
+        f"WITH v AS (SELECT _row, {', '.join(inner + raws + flag_cols)} FROM _stg) "
         f"SELECT {keep}, {errs_sql} AS _errs FROM v",
         p.values)
     valid = "t._skip IS NULL AND len(t._errs) = 0"
@@ -621,9 +637,10 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
     naive_total = future = 0
     if naive_flags:
         counts = con.execute("SELECT " + ", ".join(
-            [f"count_if(\"_naive_{n}\")" for n in naive_flags]
-            + ["count_if(" + " OR ".join(f"coalesce(\"_naive_{n}\", false)" for n in naive_flags)
-               + ")"]) + f" FROM _typed t WHERE {ok}").fetchone()
+            [f"coalesce(count_if(\"_naive_{n}\"), 0)" for n in naive_flags]
+            + ["coalesce(count_if(" + " OR ".join(f"coalesce(\"_naive_{n}\", false)"
+                                                  for n in naive_flags)
+               + "), 0)"]) + f" FROM _typed t WHERE {ok}").fetchone()
         per_col = {n: int(k) for n, k in zip(naive_flags, counts) if k}
         if per_col:
             notes["naive_timestamps"] = per_col
@@ -664,6 +681,7 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
                                       f"file's header fits {t.name}")
     if src.fallback_lines:
         notes["cp1252_lines"] = src.fallback_lines
+    notes.update(staged.notes)
     drop_stage(con)
     for tmp in ("_typed", "_dups", "_fold", "_prev"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")

@@ -365,6 +365,12 @@ class Staged:
     rows: int                        # records staged (readable)
     rejected: int                    # records the parser could not read
     raw_lines: bool = False          # the raw record of a row is its line in the view _lines
+    # indexes i of the columns whose values may be objects or arrays: _stg then has a boolean
+    # column n<i>, true where the value of s<i> is one (as JSON text)
+    nested: set[int] = field(default_factory=set)
+    # indexes i of Parquet binary columns: b<i> is true where the bytes are not UTF-8 text
+    binary: set[int] = field(default_factory=set)
+    notes: dict = field(default_factory=dict)   # what staging noticed (for load_log)
 
 
 def _create_rejects(con: duckdb.DuckDBPyConnection) -> None:
@@ -470,9 +476,12 @@ def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
         "ELSE 'not a JSON object' END, line FROM (SELECT _row, line, try(json_type(line)) AS t "
         "FROM _lines) WHERE t IS DISTINCT FROM 'OBJECT'")
     good = "FROM _lines WHERE _row NOT IN (SELECT _row FROM _stg_rej)"
-    keys = [r[0] for r in con.execute(
-        f"SELECT k FROM (SELECT unnest(json_keys(line)) AS k, _row {good}) "
-        "GROUP BY k ORDER BY min(_row), k").fetchall()]
+    found = con.execute(
+        f"SELECT k, count(DISTINCT _row) FROM (SELECT unnest(json_keys(line)) AS k, _row {good}) "
+        "GROUP BY k ORDER BY min(_row), k").fetchall()
+    # a key "" has no name to load it under: the rest of the record loads, the field is noted
+    keys = [k for k, _n in found if k != ""]
+    notes = {"unnamed_fields": n for k, n in found if k == ""}
     lower = [k.lower() for k in keys]
     if keys and len(set(lower)) == len(lower):
         # one more parse turns each line into a struct of text values (the key names travel as a
@@ -492,7 +501,7 @@ def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT _row {good} ORDER BY _row")
     rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
     rejected = con.execute("SELECT count(*) FROM _stg_rej").fetchone()[0]
-    return Staged(keys, rows, rejected, raw_lines=True)
+    return Staged(keys, rows, rejected, raw_lines=True, notes=notes)
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
@@ -503,12 +512,23 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
                                  f"({str(e).splitlines()[0][:200]})") from None
     names = [d[0] for d in desc]
     # Columns are addressed by position (columns(...) over a positional list), not by name.
+    # Every value becomes text and is typed like a CSV value: an integer where a timestamp is
+    # expected is an invalid timestamp, a nested value is JSON text flagged in n<i>.
     sel = []
+    nested_cols: set[int] = set()
+    binary_cols: set[int] = set()
     for i, (name, typ, *_rest) in enumerate(desc):
         nested = typ.endswith("]") or typ.startswith(("STRUCT", "MAP", "UNION"))
         col = f"#{i + 1}"
-        sel.append(f"CAST(to_json({col}) AS VARCHAR) AS s{i}" if nested
-                   else f"CAST({col} AS VARCHAR) AS s{i}")
+        if nested:
+            nested_cols.add(i)
+            sel.append(f"CAST(to_json({col}) AS VARCHAR) AS s{i}, {col} IS NOT NULL AS n{i}")
+        elif typ == "BLOB":     # binary without a text annotation: text only if it is UTF-8
+            binary_cols.add(i)
+            sel.append(f"try(decode({col})) AS s{i}, "
+                       f"{col} IS NOT NULL AND try(decode({col})) IS NULL AS b{i}")
+        else:
+            sel.append(f"CAST({col} AS VARCHAR) AS s{i}")
     body = ", ".join(sel)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT file_row_number + 1 AS _row, "
@@ -519,7 +539,7 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
         raise UnusableInputError(f"{src.path}: unreadable Parquet file "
                                  f"({str(e).splitlines()[0][:200]})") from None
     rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
-    return Staged(names, rows, 0)
+    return Staged(names, rows, 0, nested=nested_cols, binary=binary_cols)
 
 
 def _stage_json_records(con: duckdb.DuckDBPyConnection, src: SourceFile, records: str) -> Staged:

@@ -82,8 +82,35 @@ def cases() -> dict[str, dict[str, bytes]]:
     }
 
 
+def parquet_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def crash_cases() -> dict[str, dict[str, bytes]]:
+    """Issue 12, crashes: zero loaded rows with a timestamp column, Parquet types that disagree
+    with the schema, a JSON key that is empty."""
+    return {
+        "header_only_with_timestamps": {"legal_holds.csv": (
+            b"hold_id,customer_id,scope_tables,reason,opened_at,closed_at\n")},
+        "only_row_invalid_timestamp": {"orders.csv": b"order_id,placed_at\no1,garbage\n"},
+        "empty_parquet": {"visits.parquet": parquet_bytes(pa.table({
+            "visit_id": pa.array([], pa.string()), "started_at": pa.array([], pa.timestamp("us"))}))},
+        "parquet_wrong_types": {"visits.parquet": parquet_bytes(pa.table({
+            "visit_id": ["v1", "v2", "v3", "v4"],
+            "started_at": pa.array([1700000000, None, None, None], pa.int64()),
+            "ip_address": pa.array([None, {"a": "10.0.0.1"}, None, None]),
+            "user_agent": pa.array([None, None, b"\xff\xfe", b"Mozilla/5.0"], pa.binary()),
+            "is_bot": pa.array([None, None, None, 0], pa.int32())}))},
+        "json_empty_key": {"customers.jsonl": (
+            b'{"customer_id": "c1", "": "x", "email": "a@example.nl"}\n'
+            b'{"customer_id": "c2", "email": "b@example.nl"}\n')},
+    }
+
+
 def build() -> None:
-    for case, files in cases().items():
+    for case, files in {**cases(), **crash_cases()}.items():
         folder = HERE / case
         if folder.exists():
             shutil.rmtree(folder)
@@ -94,4 +121,4 @@ def build() -> None:
 
 if __name__ == "__main__":
     build()
-    print(f"wrote {len(cases())} cases under {HERE}")
+    print(f"wrote {len(cases()) + len(crash_cases())} cases under {HERE}")
