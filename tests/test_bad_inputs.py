@@ -7,6 +7,7 @@ database left as it was (here: not created at all).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -35,7 +36,7 @@ LOADS = {
     "impossible_dates": ("orders", 1, [(1, "invalid timestamp in column placed_at"),
                                        (2, "invalid timestamp in column placed_at"),
                                        (4, "invalid timestamp in column placed_at")]),
-    "future_dates": ("visits", 2, []),
+    "future_dates": ("visits", 1, [(1, "timestamp outside the plausible window in column started_at")]),
     "nan_strings": ("orders", 2, []),
     "unterminated_quote": ("customers", 1, [(2, "unreadable record: unquoted value")]),
     "missing_key_column": ("customers", 0, [
@@ -62,11 +63,47 @@ LOADS = {
         (2, "invalid value in column ip_address (an object or array, not one value)"),
         (3, "invalid text in column user_agent (binary data, not UTF-8)")]),
     "json_empty_key": ("customers", 2, []),
+    # issue 12, values that were silently wrong
+    "two_digit_years": ("orders", 1, [(1, "invalid timestamp in column placed_at"),
+                                      (3, "invalid timestamp in column placed_at")]),
+    "special_timestamps": ("visits", 1, [
+        (1, "invalid timestamp in column started_at"), (2, "invalid timestamp in column started_at"),
+        (3, "invalid timestamp in column started_at"), (4, "invalid timestamp in column started_at"),
+        (5, "timestamp outside the plausible window in column started_at (1990-01-01 .. "),
+        (6, "timestamp outside the plausible window in column started_at (1990-01-01 .. "),
+        (8, "invalid timestamp in column started_at")]),
+    "dst_local_times": ("visits", 2, [
+        (1, "nonexistent local time in column started_at (clocks moved forward)")]),
+    "number_forms": ("orders", 5, [
+        (1, "invalid number in column total_incl_vat"),
+        (2, "invalid number in column total_incl_vat (ambiguous thousands separator)"),
+        (4, "invalid number in column total_incl_vat"),
+        (8, "invalid number in column total_incl_vat (more decimals than the column holds)")]),
+    "json_case_duplicate_keys": ("customers", 1, [
+        (1, "duplicate key in the JSON object (one of its values would be lost)"),
+        (2, "duplicate key in the JSON object (one of its values would be lost)"),
+        (3, "invalid value in column email (an object or array, not one value)")]),
 }
 
 # case -> notes the load_log entry of its file must have (a subset)
 NOTES = {
     "json_empty_key": {"unnamed_fields": 1},
+    "dst_local_times": {"ambiguous_local_times": {"started_at": 1},
+                        "naive_timestamps": {"started_at": 2}},
+}
+
+# case -> (SQL over the loaded database, its exact result)
+VALUES = {
+    "number_forms": ("SELECT order_id, total_incl_vat FROM orders ORDER BY 1", [
+        ("o3", Decimal("1234.50")), ("o5", Decimal("0.00")), ("o6", Decimal("-12.50")),
+        ("o7", Decimal("1234.56")), ("o9", Decimal("1234567.00"))]),
+    "dst_local_times": ("SELECT visit_id, strftime(started_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M') "
+                        "FROM visits ORDER BY 1", [("v2", "2024-10-27 01:30"),
+                                                   ("v3", "2024-03-31 01:30")]),
+    "two_digit_years": ("SELECT order_id, strftime(placed_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M') "
+                        "FROM orders", [("o2", "2019-05-07 09:10")]),
+    "json_case_duplicate_keys": ("SELECT customer_id, email, notes FROM customers", [
+        ("c4", "d@example.nl", "{not an object}")]),
 }
 
 # case -> words the one-line error must contain (besides the file name)
@@ -110,6 +147,13 @@ def test_case_loads_with_exact_outcome(case, tmp_path):
     assert con_count(db, table) == loaded
     for key, value in NOTES.get(case, {}).items():
         assert f.notes.get(key) == value, (key, f.notes)
+    if case in VALUES:
+        sql, expected = VALUES[case]
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            assert con.execute(sql).fetchall() == expected
+        finally:
+            con.close()
 
 
 def con_count(db: Path, table: str) -> int:

@@ -6,7 +6,7 @@ import io
 import json
 import os
 import stat
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -194,7 +194,7 @@ def test_integers_accept_pandas_floats(load_files):
     assert con.execute("SELECT call_id, duration_s FROM calls ORDER BY 1").fetchall() == [
         ("k1", 300), ("k2", 12)]
     assert con.execute("SELECT reason FROM rejected_rows").fetchall() == [
-        ("invalid integer in column duration_s",)]
+        ("invalid integer in column duration_s (not a whole number)",)]
 
 
 @pytest.mark.parametrize("cell,expected", [
@@ -276,10 +276,173 @@ def test_dates(load_files):
 
 
 def test_future_timestamps_are_loaded_and_counted(load_files):
-    result, con = load_files({"visits.csv": "visit_id,started_at\nv1,2099-01-01T00:00:00Z\n"
-                                            "v2,2024-01-01T00:00:00Z\n"})
+    soon = (datetime.now(timezone.utc) + timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result, con = load_files({"visits.csv": f"visit_id,started_at\nv1,{soon}\n"
+                                            "v2,2024-01-01T00:00:00Z\nv3,2099-01-01T00:00:00Z\n"})
     assert result.files[0].rows_loaded == 2
     assert result.files[0].future_timestamps == 1
+    # beyond the plausible window (the day after the load's as-of date): rejected
+    reason = con.execute("SELECT reason FROM rejected_rows").fetchone()[0]
+    assert reason.startswith("timestamp outside the plausible window in column started_at (1990-01-01 .. ")
+
+
+UTC = timezone.utc
+INVALID_TS = "invalid timestamp in column started_at"
+WINDOW_TS = "timestamp outside the plausible window in column started_at"
+
+
+@pytest.mark.parametrize("text,expected", [
+    # the ISO rules: T or space, seconds and fractions optional, offsets Z/UTC/GMT/+hh/+hhmm/+hh:mm
+    ("2024-03-01T10:00:00Z", datetime(2024, 3, 1, 10, tzinfo=UTC)),
+    ("2024-03-01 10:00:00z", datetime(2024, 3, 1, 10, tzinfo=UTC)),
+    ("2024-03-01T10:00:00+01:00", datetime(2024, 3, 1, 9, tzinfo=UTC)),
+    ("2024-03-01T10:00:00-0230", datetime(2024, 3, 1, 12, 30, tzinfo=UTC)),
+    ("2024-03-01T10:00+14", datetime(2024, 2, 29, 20, tzinfo=UTC)),
+    ("2024-03-01 10:00:00 UTC", datetime(2024, 3, 1, 10, tzinfo=UTC)),
+    ("2024-03-01T10:00:00,5Z", datetime(2024, 3, 1, 10, 0, 0, 500000, tzinfo=UTC)),
+    ("2024-03-01T10:00:00.123456789Z", datetime(2024, 3, 1, 10, 0, 0, 123456, tzinfo=UTC)),
+    ("2024-03-01T10:00", datetime(2024, 3, 1, 9, tzinfo=UTC)),         # naive: Amsterdam
+    ("2024-03-01", datetime(2024, 2, 29, 23, tzinfo=UTC)),
+    ("2024-10-27 02:30", datetime(2024, 10, 27, 1, 30, tzinfo=UTC)),    # overlap: standard time
+    # never a lenient cast
+    ("07-05-19 11:10", INVALID_TS), ("7-5-2019", INVALID_TS), ("2024-3-1", INVALID_TS),
+    ("epoch", INVALID_TS), ("infinity", INVALID_TS), ("-infinity", INVALID_TS),
+    ("now", INVALID_TS), ("2024-03-01T10:00:00+25:00", INVALID_TS),
+    ("2024-03-01T10:00:00+15:00", INVALID_TS), ("2024-03-01 24:30:00", INVALID_TS),
+    ("2024-03-01 24:00:00", INVALID_TS), ("2024-03-01 10:60", INVALID_TS),
+    ("2024-02-30T10:00:00Z", INVALID_TS), ("20240301T100000Z", INVALID_TS),
+    ("1700000000", INVALID_TS), ("2024-03-01T10:00:00Z garbage", INVALID_TS),
+    # plausible window: 1990-01-01 00:00 Amsterdam .. the day after the load's as-of date
+    ("0007-05-19 11:10", WINDOW_TS), ("1989-12-31T22:59:59Z", WINDOW_TS),
+    ("1989-12-31T23:00:00Z", datetime(1989, 12, 31, 23, tzinfo=UTC)),
+    ("9999-12-31T00:00:00Z", WINDOW_TS),
+    # clocks moved forward: no such local time
+    ("2024-03-31 02:30", "nonexistent local time in column started_at (clocks moved forward)"),
+    ("2024-03-31 03:30", datetime(2024, 3, 31, 1, 30, tzinfo=UTC)),
+])
+def test_timestamps_follow_the_documented_rules_only(load_files, text, expected):
+    result, con = load_files({"visits.csv": f'visit_id,started_at\nv1,"{text}"\n'})
+    con.execute("SET TimeZone = 'UTC'")
+    if isinstance(expected, datetime):
+        assert con.execute("SELECT started_at FROM visits").fetchone()[0] == expected
+    else:
+        assert con.execute("SELECT count(*) FROM visits").fetchone()[0] == 0
+        reason = con.execute("SELECT reason FROM rejected_rows").fetchone()[0]
+        assert reason.startswith(expected), reason
+
+
+def test_dst_overlap_times_are_counted_and_gap_times_rejected(load_files):
+    text = ("visit_id,started_at\nv1,2024-10-27 02:30\nv2,2024-10-27 02:59:59\n"
+            "v3,2024-10-27 03:00\nv4,2024-03-31 02:00\nv5,2024-10-27T02:30:00+02:00\n")
+    result, con = load_files({"visits.csv": text})
+    f = result.files[0]
+    assert f.notes["ambiguous_local_times"] == {"started_at": 2}
+    assert f.naive_timestamps == 3
+    assert con.execute("SELECT row_number FROM rejected_rows").fetchall() == [(4,)]
+
+
+def test_timestamp_window_from_the_mapping_and_as_of(tmp_path):
+    export = write_files(tmp_path / "x", {"visits.csv": "visit_id,started_at\nv1,1985-06-01T10:00:00Z\n"
+                                                        "v2,2027-06-01T10:00:00Z\n"})
+    m = toolkit.mapping.parse_mapping({"timestamp_window": {"earliest": "1980-01-01"},
+                                       "tables": {}})
+    r = toolkit.load(export, db=tmp_path / "a.duckdb", mapping=m, as_of="2027-12-31")
+    assert r.files[0].rows_loaded == 2
+    m = toolkit.mapping.parse_mapping({"tables": {"visits": {"timestamp_window": {
+        "earliest": "1980-01-01", "latest": "2027-05-31"}}}})
+    r = toolkit.load(export, db=tmp_path / "a.duckdb", mapping=m)
+    assert (r.files[0].rows_loaded, r.files[0].rows_rejected) == (1, 1)
+    with pytest.raises(MappingError, match="latest is before earliest"):
+        toolkit.mapping.parse_mapping({"timestamp_window": {"earliest": "2000-01-01",
+                                                            "latest": "1999-01-01"}})
+
+
+def test_expiry_times_are_bounded_from_below_only(load_files):
+    text = ("observation_id,expires_at\no1,2099-12-31T00:00:00Z\no2,9999-12-31T23:59:59Z\n"
+            "o3,1970-01-01T00:00:00Z\n")
+    result, con = load_files({"cookie_observations.csv": text})
+    assert result.files[0].rows_loaded == 2
+    assert con.execute("SELECT row_number FROM rejected_rows").fetchall() == [(3,)]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("2024-01-31", date(2024, 1, 31)), ("2024-01-31 00:00:00", date(2024, 1, 31)),
+    ("2024-01-31T00:00", date(2024, 1, 31)), ("9999-12-31", date(9999, 12, 31)),
+    ("2024-01-31T10:00:00", "invalid date"), ("31-01-2024", "invalid date"),
+    ("24-01-31", "invalid date"), ("0024-01-31", "date outside the plausible window"),
+    ("1899-12-31", "date outside the plausible window"),
+])
+def test_dates_follow_the_documented_rules_only(load_files, text, expected):
+    result, con = load_files({"recipient_agreements.csv": f"agreement_id,valid_to\na1,{text}\n"})
+    if isinstance(expected, date):
+        assert con.execute("SELECT valid_to FROM recipient_agreements").fetchone()[0] == expected
+    else:
+        assert con.execute("SELECT reason FROM rejected_rows").fetchone()[0].startswith(expected)
+
+
+INVALID_N = "invalid number in column total_incl_vat"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("12.50", Decimal("12.50")), ("-0", Decimal("0.00")), ("-12,50", Decimal("-12.50")),
+    ("+7", Decimal("7.00")), ("1 234,50", Decimal("1234.50")), ("1\u00a0234.50", Decimal("1234.50")),
+    ("€ -1.234,56", Decimal("-1234.56")), ("-€ 5", Decimal("-5.00")), ("5,00 EUR", Decimal("5.00")),
+    ("1.234.567", Decimal("1234567.00")), ("1,234,567.5", Decimal("1234567.50")),
+    ("12.5000", Decimal("12.50")), ("0,5", Decimal("0.50")),
+    ("12,5,0", INVALID_N), ("1e5", INVALID_N), ("1E+05", INVALID_N), ("0x1F", INVALID_N),
+    ("12.345", INVALID_N + " (ambiguous thousands separator)"),
+    ("1.234", INVALID_N + " (ambiguous thousands separator)"),
+    ("12,500", INVALID_N + " (ambiguous thousands separator)"),
+    ("0.125", INVALID_N + " (more decimals than the column holds)"),
+    ("12.3456", INVALID_N + " (more decimals than the column holds)"),
+    ("1.23.4", INVALID_N), ("5-", INVALID_N), ("(5)", INVALID_N), (".5", INVALID_N),
+    ("12 34", INVALID_N), ("99999999999999999", INVALID_N),
+])
+def test_numbers_are_read_exactly_or_rejected(load_files, text, expected):
+    result, con = load_files({"orders.csv": f'order_id;total_incl_vat\no1;"{text}"\n'})
+    if isinstance(expected, Decimal):
+        assert con.execute("SELECT total_incl_vat FROM orders").fetchone()[0] == expected
+    else:
+        assert con.execute("SELECT reason FROM rejected_rows").fetchone()[0] == expected
+
+
+@pytest.mark.parametrize("decimal,text,expected", [
+    (",", "1.234", Decimal("1234.00")), (",", "12,345", None), (",", "1.234,5", Decimal("1234.50")),
+    (".", "12,345", Decimal("12345.00")), (".", "1.234", None), (".", "12.5", Decimal("12.50")),
+    (".", "12,5", None),
+])
+def test_a_declared_decimal_separator_settles_grouping(load_files, decimal, text, expected):
+    m = toolkit.mapping.parse_mapping({"tables": {"orders": {"decimal": decimal}}})
+    result, con = load_files({"orders.csv": f'order_id;total_incl_vat\no1;"{text}"\n'}, mapping=m)
+    got = con.execute("SELECT total_incl_vat FROM orders").fetchall()
+    assert got == ([(expected,)] if expected is not None else [])
+
+
+def test_json_records_with_repeated_keys_or_nested_values(load_files):
+    text = ('{"customer_id": "c1", "email": "a@example.nl", "EMAIL": "b@example.nl"}\n'
+            '{"customer_id": "c2", "email": "a@example.nl", "email": "b@example.nl"}\n'
+            '{"customer_id": "c3", "email": {"address": "c@example.nl"}}\n'
+            '{"customer_id": "c4", "notes": "{smile} [sic]", "loyalty": {"tier": "gold"}}\n'
+            '{"customer_id": "c5", "email": "e@example.nl", "status": ["active"]}\n')
+    result, con = load_files({"customers.jsonl": text})
+    assert con.execute("SELECT customer_id, notes, loyalty FROM customers").fetchall() == [
+        ("c4", "{smile} [sic]", '{"tier":"gold"}')]
+    assert con.execute("SELECT row_number, reason FROM rejected_rows ORDER BY 1").fetchall() == [
+        (1, "duplicate key in the JSON object (one of its values would be lost)"),
+        (2, "duplicate key in the JSON object (one of its values would be lost)"),
+        (3, "invalid value in column email (an object or array, not one value)"),
+        (5, "invalid value in column status (an object or array, not one value)")]
+
+
+def test_list_elements_must_be_names(load_files):
+    text = ('{"transfer_id": "t1", "fields": ["email", 1]}\n'
+            '{"transfer_id": "t2", "fields": ["email", {"a": 1}]}\n'
+            '{"transfer_id": "t3", "fields": ["email", "street"]}\n')
+    result, con = load_files({"transfers.jsonl": text})
+    assert con.execute("SELECT transfer_id, fields FROM transfers").fetchall() == [
+        ("t3", ["email", "street"])]
+    assert [r[0] for r in con.execute("SELECT reason FROM rejected_rows").fetchall()] == [
+        "invalid list in column fields"] * 2
 
 
 # ---------------------------------------------------------------- keys, columns, rejects

@@ -20,14 +20,18 @@ import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone as dt_timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 import duckdb
 
 from . import __version__, schema
 from .exceptions import PrivauditError, UnusableInputError
-from .mapping import ColumnSpec, Mapping, TableMapping, matches, read_mapping
+from .mapping import (DEFAULT_EARLIEST, ColumnSpec, Mapping, TableMapping, TimestampWindow, matches,
+                      read_mapping)
 from .readers import (SourceFile, Staged, discover, drop_raw, drop_stage, inspect, read_header,
                       stage)
 
@@ -38,8 +42,12 @@ DEFAULT_TIMEZONE = "Europe/Amsterdam"
 NULL_TOKENS = ("", "nan", "null", "none", "nat", "n/a", "\\n")
 TRUE_WORDS = ("true", "1", "yes", "y", "ja", "j", "t", "waar")
 FALSE_WORDS = ("false", "0", "no", "n", "nee", "f", "onwaar")
-# a time of day followed by an offset or Z: the timestamp is not naive
-OFFSET_RE = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*(Z|z|UTC|GMT|[+-][0-9]{2}(:?[0-9]{2})?)$"
+# Timestamp columns that hold planned or expiry times, in the future by nature: the plausible
+# window bounds them from below only.
+OPEN_ENDED = {("cookie_observations", "expires_at"), ("legal_holds", "review_due_at")}
+# Dates (birth dates, agreement dates) are bounded from below only: 9999-12-31 is a common
+# "no end" in agreement exports.
+EARLIEST_DATE = date(1900, 1, 1)
 
 META_DDL = (
     """CREATE TABLE IF NOT EXISTS load_log (
@@ -50,6 +58,9 @@ META_DDL = (
         toolkit_version VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS rejected_rows (
         table_name VARCHAR, file VARCHAR, row_number BIGINT, reason VARCHAR, raw VARCHAR)""",
+    # the length and sha256 of the whole raw record (raw keeps at most 64 KiB of a longer one)
+    "ALTER TABLE rejected_rows ADD COLUMN IF NOT EXISTS raw_bytes BIGINT",
+    "ALTER TABLE rejected_rows ADD COLUMN IF NOT EXISTS raw_sha256 VARCHAR",
 )
 
 
@@ -143,76 +154,318 @@ def _clean(x: str) -> str:
             f"THEN NULL ELSE trim({x}) END")
 
 
-def _number(c: str, decimal: str | None) -> str:
-    n = f"regexp_replace({c}, '[\\s\u00a0€]|EUR', '', 'g')"
-    dutch = f"replace(replace({n}, '.', ''), ',', '.')"
-    english = f"replace({n}, ',', '')"
-    if decimal == ",":
-        return dutch
-    if decimal == ".":
-        return english
-    # a comma after the last dot (or without dots) is a decimal comma: 1.234,50 and 12,50
-    return (f"CASE WHEN regexp_full_match({n}, '[-+]?[0-9.]*,[0-9]*') THEN {dutch} "
-            f"ELSE {english} END")
+# --------------------------------------------------------------------------------------------
+# Typing: one function per kind of value builds its SQL over the cleaned text of a column. Each
+# returns a Typed: helper columns computed in steps (a step may use the columns of the steps
+# before it), the typed value, the reasons a present value is rejected, and flags to count.
+
+@dataclass
+class Typed:
+    steps: list[list[tuple[str, str]]]   # per step: (alias, SQL) helper columns
+    value: str                           # SQL of the typed value (may use every helper)
+    errors: list[str] = field(default_factory=list)  # SQL giving a reason or NULL (may use it)
+    flags: list[tuple[str, str]] = field(default_factory=list)  # (alias, SQL) kept on _typed
 
 
-def _typed(col: schema.Column, x: str, tm: TableMapping, p: _Params,
-           spec: ColumnSpec | None = None) -> tuple[str, str | None]:
-    """(expression giving the typed value, expression true when the timestamp is naive).
+# ISO-8601 as the loader reads it (README, "Timestamps"): a date, or a date and a time of day
+# (hours 00-23, minutes, optional seconds, optional fraction of up to 9 digits, kept to the
+# microsecond), with an optional offset Z, UTC, GMT, +hh, +hhmm or +hh:mm (at most 14 hours).
+TS_RE = (r"^([0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))"
+         r"(?:[T ]((?:[01][0-9]|2[0-3]):[0-5][0-9])(?::([0-5][0-9])(?:[.,]([0-9]{1,9}))?)?"
+         r"(?:[ ]*(Z|z|UTC|GMT|[+-](?:0[0-9]|1[0-4])(?::?[0-5][0-9])?))?)?$")
 
-    ``spec`` is the column's mapping specification: its clean-up, sentinels and value map are
-    applied to the text first (:func:`_source_text`), epoch numbers and source time zones are
-    read by :func:`_mapped_timestamp`."""
-    spec = spec or tm.spec_for(col.name)
-    x = _source_text(spec, x, p, col)
-    if col.type in ("TIMESTAMPTZ", "DATE") and (spec.epoch or spec.timezone):
-        return _mapped_timestamp(col, x, spec, p)
-    if col.type == "VARCHAR":
-        if col.free_text or not spec.trim:   # message text is kept as written
-            return f"CASE WHEN trim({x}) = '' THEN NULL ELSE {x} END", None
-        return f"nullif(trim({x}), '')", None
-    c = _clean(x)
+
+def timestamp_sql(c: str, key: str, spec: ColumnSpec, p: _Params) -> Typed:
+    """The SQL reading the text ``c`` of timestamp column ``key``: the one place for its rules.
+
+    By default the text must follow the ISO rules of ``TS_RE``: the common shapes
+    (``2024-03-01T10:00:00Z``, ``...+01:00``, naive ``2024-03-01 10:00:00``, a date alone) are
+    recognised by cheap LIKE patterns and cast directly, anything else goes through the regular
+    expression and is rewritten to a form DuckDB casts exactly. The mapping may declare instead
+    ``strptime`` formats (only those are tried) or epoch seconds/milliseconds (exact to the
+    microsecond, no floating point), and the zone of naive times (``timezone``; default the
+    session's, Europe/Amsterdam). Never a lenient cast: DuckDB's TRY_CAST alone reads
+    ``07-05-19`` as the year 7 and ``epoch`` as 1970.
+
+    Helper columns: ``_w_<key>``, the wall-clock time of a value without an offset, and
+    ``_nv_<key>``, true for such a value. The window and DST checks are added by
+    :func:`_timestamp_checks`."""
+    w, nv, k, m = f'"_w_{key}"', f'"_nv_{key}"', f'"_k_{key}"', f'"_m_{key}"'
+    zone = p(spec.timezone) if spec.timezone else None
+
+    def local(wall: str) -> str:       # a wall-clock TIMESTAMP read in the source zone
+        return f"timezone({zone}, {wall})" if zone else f"CAST({wall} AS TIMESTAMPTZ)"
+
+    if spec.epoch:
+        micros = 1000 if spec.epoch == "ms" else 1000000
+        num = f"TRY_CAST({c} AS DECIMAL(38,9))"
+        value = (f"CASE WHEN regexp_full_match({c}, '[-+]?[0-9]{{1,13}}(\\.[0-9]{{1,9}})?') THEN "
+                 f"timezone('UTC', make_timestamp(CAST(round({num} * {micros}) AS BIGINT))) END")
+        return Typed([[(w, "CAST(NULL AS TIMESTAMP)"), (nv, "false")]], value)
+    fmts = [spec.format] if isinstance(spec.format, str) else spec.format
+    if fmts:
+        plain = [f for f in fmts if "%z" not in f and "%Z" not in f]
+        zoned = [f for f in fmts if f not in plain]
+        wall = f"try_strptime({c}, {p(plain)})" if plain else "CAST(NULL AS TIMESTAMP)"
+        value = (f"CASE WHEN {w} IS NOT NULL THEN {local(w)} "
+                 + (f"ELSE try_strptime({c}, {p(zoned)}) " if zoned else "") + "END")
+        return Typed([[(w, wall)], [(nv, f"{w} IS NOT NULL")]], value)
+    hour_ok = f"{c}[12:13] <= '23'"
+    shape = (
+        f"CASE WHEN {c} IS NULL THEN NULL "
+        f"WHEN length({c}) = 20 AND {c} LIKE '____-__-__T__:__:__Z' AND {hour_ok} THEN 1 "
+        f"WHEN length({c}) = 25 AND {c}[20] IN ('+', '-') AND {c} LIKE '____-__-__T__:__:__%__:__' "
+        f"AND {hour_ok} AND {c}[21:22] <= '14' THEN 2 "
+        f"WHEN length({c}) = 19 AND ({c} LIKE '____-__-__T__:__:__' OR {c} LIKE '____-__-__ __:__:__') "
+        f"AND {hour_ok} THEN 3 "
+        f"WHEN length({c}) = 10 AND {c} LIKE '____-__-__' THEN 4 ELSE 0 END")
+    groups = f"CASE WHEN {k} = 0 THEN regexp_extract({c}, '{TS_RE}', ['d', 'hm', 's', 'f', 'o']) END"
+    text = (f"{m}.d || CASE WHEN {m}.hm = '' THEN '' ELSE ' ' || {m}.hm || ':' || "
+            f"CASE WHEN {m}.s = '' THEN '00' ELSE {m}.s END || "
+            f"CASE WHEN {m}.f = '' THEN '' ELSE '.' || left({m}.f, 6) END END")
+    offset = (f"CASE WHEN {m}.o IN ('Z', 'z', 'UTC', 'GMT') THEN '+00:00' "
+              f"WHEN length({m}.o) = 3 THEN {m}.o || ':00' "
+              f"WHEN length({m}.o) = 5 THEN left({m}.o, 3) || ':' || right({m}.o, 2) ELSE {m}.o END")
+    naive = (f"CASE WHEN {k} IN (1, 2) THEN false WHEN {k} IN (3, 4) THEN true "
+             f"WHEN {k} = 0 THEN {m}.d <> '' AND {m}.o = '' END")
+    wall = (f"CASE WHEN {k} IN (3, 4) THEN TRY_CAST({c} AS TIMESTAMP) "
+            f"WHEN {k} = 0 AND {m}.d <> '' AND {m}.o = '' THEN TRY_CAST({text} AS TIMESTAMP) END")
+    value = (f"CASE WHEN {k} IN (1, 2) THEN TRY_CAST({c} AS TIMESTAMPTZ) "
+             f"WHEN {nv} THEN {local(w)} "
+             f"WHEN {k} = 0 AND {m}.d <> '' THEN TRY_CAST({text} || {offset} AS TIMESTAMPTZ) END")
+    return Typed([[(k, shape)], [(m, groups)], [(nv, naive), (w, wall)]], value)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The plausible window of timestamps: [earliest 00:00, day after latest 00:00) local time."""
+
+    earliest: date
+    latest: date
+
+    def text(self) -> str:
+        return f"{self.earliest.isoformat()} .. {self.latest.isoformat()}"
+
+
+@lru_cache(maxsize=8)
+def dst_hours(tz: str) -> tuple[tuple[datetime, ...], tuple[datetime, ...]]:
+    """The local hours (as naive wall-clock datetimes truncated to the hour) that do not exist
+    (clocks moved forward) and that occur twice (clocks moved back) in ``tz``, 1970-2100."""
+    zone = ZoneInfo(tz)
+    utc = dt_timezone.utc
+    gaps: list[datetime] = []
+    overlaps: list[datetime] = []
+    day = datetime(1970, 1, 1, 12, tzinfo=utc)
+    prev = day.astimezone(zone).utcoffset()
+    while day.year < 2101:
+        nxt = day + timedelta(days=1)
+        off = nxt.astimezone(zone).utcoffset()
+        if off != prev:     # a change in the last 24 hours: find its minute
+            lo, hi = 0, 24 * 60          # minutes after `day`: offset prev at lo, off at hi
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if (day + timedelta(minutes=mid)).astimezone(zone).utcoffset() == prev:
+                    lo = mid
+                else:
+                    hi = mid
+            at = (day + timedelta(minutes=hi)).replace(tzinfo=None)
+            before, after = at + prev, at + off
+            start, end, into = (before, after, gaps) if off > prev else (after, before, overlaps)
+            h = start.replace(minute=0, second=0, microsecond=0)
+            while h < end:
+                into.append(h)
+                h += timedelta(hours=1)
+            prev = off
+        day = nxt
+    return tuple(gaps), tuple(overlaps)
+
+
+def _timestamp_checks(col: schema.Column, key: str, ts: Typed, window: Window, open_ended: bool,
+                      zone: str, counted_naive: bool, p: _Params) -> None:
+    """Add the checks every timestamp gets, however it was parsed: a wall-clock time (no
+    offset) in the spring-forward gap of its zone does not exist (rejected); one in the autumn
+    overlap is read as standard time, the later of its two instants, and counted (both fall on
+    the same civil date); every value must lie in the plausible window (expiry and planned
+    times only after its start). ``counted_naive``: wall-clock times count as naive (DQ-001),
+    unless the mapping declared their zone."""
+    v, w, nv = f'"{key}"', f'"_w_{key}"', f'"_nv_{key}"'
+    gaps, overlaps = dst_hours(zone)
+    if gaps:
+        back = f"timezone({p(zone)}, {v})"      # the instant as a wall-clock time again
+        ts.errors.append(
+            f"CASE WHEN {nv} AND {v} IS NOT NULL AND list_contains({p(list(gaps))}::TIMESTAMP[], "
+            f"date_trunc('hour', {w})) AND {back} <> {w} THEN "
+            f"'nonexistent local time in column {col.name} (clocks moved forward)' END")
+    if overlaps:
+        ts.flags.append((f"_amb_{key}", f"coalesce({nv} AND list_contains("
+                         f"{p(list(overlaps))}::TIMESTAMP[], date_trunc('hour', {w})), false)"))
+    lo = p(f"{window.earliest.isoformat()} 00:00:00")
+    cond = f"{v} < CAST({lo} AS TIMESTAMP)::TIMESTAMPTZ"
+    if not open_ended:
+        hi = p(f"{(window.latest + timedelta(days=1)).isoformat()} 00:00:00")
+        cond += f" OR {v} >= CAST({hi} AS TIMESTAMP)::TIMESTAMPTZ"
+        text = window.text()
+    else:
+        text = f"from {window.earliest.isoformat()}"
+    ts.errors.append(f"CASE WHEN {cond} THEN 'timestamp outside the plausible window in column "
+                     f"{col.name} ({text})' END")
+    ts.flags.append((f"_naive_{key}", f"coalesce({nv}, false)" if counted_naive else "false"))
+
+
+def date_sql(c: str, key: str, spec: ColumnSpec, p: _Params) -> Typed:
+    """A date: ``YYYY-MM-DD``, or that followed by a time of exactly midnight (as pandas writes
+    dates), or a declared ``strptime`` format, or epoch seconds/milliseconds (their UTC date);
+    from 1900-01-01 on (9999-12-31, a common "no end", is a date)."""
+    k = f'"_k_{key}"'
+    fmts = [spec.format] if isinstance(spec.format, str) else spec.format
+    if spec.epoch:
+        ts = timestamp_sql(c, key, spec, p)
+        t = Typed(ts.steps, f"CAST({ts.value} AS DATE)")
+    elif fmts:
+        t = Typed([], f"CAST(try_strptime({c}, {p(fmts)}) AS DATE)")
+    else:
+        shape = (f"CASE WHEN {c} IS NULL THEN NULL WHEN length({c}) = 10 AND {c} LIKE '____-__-__' "
+                 f"THEN 1 WHEN regexp_full_match({c}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[T ]00:00"
+                 f"(:00([.,]0+)?)?') THEN 2 ELSE 0 END")
+        t = Typed([[(k, shape)]], f"CASE {k} WHEN 1 THEN TRY_CAST({c} AS DATE) "
+                                  f"WHEN 2 THEN TRY_CAST(left({c}, 10) AS DATE) END")
+    t.errors.append(f"CASE WHEN {c} IS NOT NULL AND \"{key}\" IS NULL THEN "
+                    f"'invalid date in column {key}' END")
+    t.errors.append(f"CASE WHEN \"{key}\" < DATE '{EARLIEST_DATE.isoformat()}' THEN "
+                    f"'date outside the plausible window in column {key} "
+                    f"(from {EARLIEST_DATE.isoformat()})' END")
+    return t
+
+
+_SP = r"[ \x{00a0}\x{202f}]"      # spaces that group digits: space, no-break, narrow no-break
+
+
+def _number_parts(c: str) -> str:
+    """SQL splitting a number's text into struct(sg, b): its sign and its digits with their
+    separators, without a currency sign (``€`` or ``EUR``, before or after) and spaces."""
+    return (f"regexp_extract({c}, '^(?:€|EUR)?{_SP}*([-+]?){_SP}*(?:€|EUR)?{_SP}*"
+            f"([0-9](?:[0-9.,]|{_SP})*?){_SP}*(?:€|EUR)?$', ['sg', 'b'])")
+
+
+def _number_text(parts: str, decimal: str | None) -> tuple[str, str]:
+    """SQL giving the number as plain text (``-1234.50``) from :func:`_number_parts`, and the
+    SQL of why it is not one. Thousands may be grouped by dots, commas or spaces in groups of
+    three. Without a declared decimal separator a single ``.`` or ``,`` followed by exactly three
+    digits (``1.234``, ``12,500``) is ambiguous and rejected."""
+    b = f"{parts}.b"
+    spaced = f"[0-9]{{1,3}}(?:{_SP}[0-9]{{3}})+"
+
+    def grouped(g: str, d: str) -> str:
+        return f"[0-9]{{1,3}}(?:\\{g}[0-9]{{3}})+(?:\\{d}[0-9]+)?"
+
+    strip_spaces = f"regexp_replace({b}, '{_SP}', '', 'g')"
+    if decimal in (",", "."):
+        g = "." if decimal == "," else ","
+
+        def to_dot(x: str) -> str:
+            return f"replace(replace({x}, '.', ''), ',', '.')" if decimal == "," else \
+                f"replace({x}, ',', '')"
+
+        body = (f"CASE WHEN regexp_full_match({b}, '[0-9]+(?:\\{decimal}[0-9]+)?') OR "
+                f"regexp_full_match({b}, '{grouped(g, decimal)}') THEN {to_dot(b)} "
+                f"WHEN regexp_full_match({b}, '{spaced}(?:\\{decimal}[0-9]+)?') THEN "
+                f"{to_dot(strip_spaces)} END")
+        problem = "CAST(NULL AS VARCHAR)"
+    else:
+        ambiguous = f"regexp_full_match({b}, '[1-9][0-9]{{0,2}}[.,][0-9]{{3}}')"
+        body = (
+            f"CASE WHEN regexp_full_match({b}, '[0-9]+') THEN {b} "
+            f"WHEN regexp_full_match({b}, '{grouped('.', ',')}') AND contains({b}, ',') "
+            f"THEN replace(replace({b}, '.', ''), ',', '.') "
+            f"WHEN regexp_full_match({b}, '{grouped(',', '.')}') AND contains({b}, '.') "
+            f"THEN replace({b}, ',', '') "
+            f"WHEN regexp_full_match({b}, '{spaced}(?:[.,][0-9]+)?') "
+            f"THEN replace({strip_spaces}, ',', '.') "
+            f"WHEN {ambiguous} THEN NULL "
+            f"WHEN regexp_full_match({b}, '[0-9]+[.,][0-9]+') THEN replace({b}, ',', '.') "
+            f"WHEN regexp_full_match({b}, '[0-9]{{1,3}}(?:\\.[0-9]{{3}}){{2,}}') "
+            f"THEN replace({b}, '.', '') "
+            f"WHEN regexp_full_match({b}, '[0-9]{{1,3}}(?:,[0-9]{{3}}){{2,}}') "
+            f"THEN replace({b}, ',', '') END")
+        problem = f"CASE WHEN {ambiguous} THEN 'ambiguous thousands separator' END"
+    return f"CASE WHEN {parts}.sg = '-' THEN '-' ELSE '' END || ({body})", problem
+
+
+def number_sql(c: str, key: str, col_type: str, decimal: str | None) -> Typed:
+    """A number for an INTEGER, BIGINT or DECIMAL(p,s) column: plain ``-12.50`` is cast
+    directly; grouped, comma-decimal or currency forms are rewritten by :func:`_number_text`.
+    Exponents (``1e5``), more decimals than the column holds (never rounded) and ambiguous
+    grouping are rejected; ``-0`` is 0 and negative amounts are kept."""
+    f, np_, nn, nq = f'"_f_{key}"', f'"_np_{key}"', f'"_nn_{key}"', f'"_nq_{key}"'
+    if col_type.startswith("DECIMAL"):
+        prec, scale = (int(x) for x in re.findall(r"\d+", col_type))
+        fast = f"-?[0-9]{{1,{prec - scale}}}(\\.[0-9]{{1,{scale}}})?"
+        slow_cast = f"TRY_CAST({nn} AS {col_type})"
+    else:
+        scale = 0
+        fast = "-?[0-9]{1,18}"
+        slow_cast = f"TRY_CAST(split_part({nn}, '.', 1) AS {col_type})"
+    text, problem = _number_text(np_, decimal)
+    frac = f"length(rtrim(split_part({nn}, '.', 2), '0'))"
+    steps = [[(f, f"regexp_full_match({c}, '{fast}')")],
+             [(np_, f"CASE WHEN {c} IS NOT NULL AND NOT {f} THEN {_number_parts(c)} END")],
+             [(nn, f"CASE WHEN {np_} IS NOT NULL THEN {text} END"),
+              (nq, f"CASE WHEN {np_} IS NOT NULL THEN {problem} END")]]
+    value = (f"CASE WHEN {f} THEN TRY_CAST({c} AS {col_type}) "
+             f"WHEN {nq} IS NULL AND {frac} <= {scale} THEN {slow_cast} END")
+    kind = "number" if col_type.startswith("DECIMAL") else "integer"
+    too_many = "not a whole number" if scale == 0 else "more decimals than the column holds"
+    t = Typed(steps, value)
+    t.errors.append(
+        f"CASE WHEN {c} IS NOT NULL AND \"{key}\" IS NULL THEN 'invalid {kind} in column {key}' "
+        f"|| coalesce(' (' || coalesce({nq}, CASE WHEN {frac} > {scale} THEN "
+        f"'{too_many}' END) || ')', '') END")
+    return t
+
+
+def boolean_sql(c: str, key: str) -> Typed:
+    lc = f"lower({c})"
+    t = Typed([], f"CASE WHEN {lc} IN {_sql_list(TRUE_WORDS)} THEN true "
+                  f"WHEN {lc} IN {_sql_list(FALSE_WORDS)} THEN false END")
+    t.errors.append(f"CASE WHEN {c} IS NOT NULL AND \"{key}\" IS NULL THEN "
+                    f"'invalid boolean in column {key}' END")
+    return t
+
+
+def list_sql(c: str, key: str) -> Typed:
+    """A list of names: a JSON array of strings, or ``|``-separated text."""
+    j = f'"_j_{key}"'
+    arr = (f"CASE WHEN left({c}, 1) IN ('[', '{{') THEN CASE WHEN json_valid({c}) THEN "
+           f"json_type({c}) = 'ARRAY' AND coalesce(list_bool_and(list_transform("
+           f"json_type({c}, '$[*]'), e -> e = 'VARCHAR')), true) ELSE false END END")
+    value = (f"CASE WHEN {c} IS NULL THEN NULL WHEN {j} IS NULL THEN "
+             f"list_filter(list_transform(string_split({c}, '|'), lambda e: trim(e)), "
+             f"lambda e: e <> '') WHEN {j} THEN from_json({c}, '[\"VARCHAR\"]') END")
+    t = Typed([[(j, arr)]], value)
+    t.errors.append(f"CASE WHEN {c} IS NOT NULL AND \"{key}\" IS NULL THEN "
+                    f"'invalid list in column {key}' END")
+    return t
+
+
+def _typed_column(col: schema.Column, table: str, c: str, tm: TableMapping, spec: ColumnSpec,
+                  window: Window, tz: str, p: _Params) -> Typed:
+    """The Typed of a canonical non-text column whose cleaned text is ``c``."""
+    key = col.name
     if col.type == "BOOLEAN":
-        lc = f"lower({c})"
-        return (f"CASE WHEN {lc} IN {_sql_list(TRUE_WORDS)} THEN true "
-                f"WHEN {lc} IN {_sql_list(FALSE_WORDS)} THEN false END"), None
-    if col.type in ("INTEGER", "BIGINT"):
-        n = _number(c, tm.decimal)
-        # whole numbers only ("12" or pandas' "12.0"): DuckDB would round "1.5" to 2
-        return (f"CASE WHEN regexp_full_match({n}, '[-+]?[0-9]+(\\.0*)?') THEN "
-                f"TRY_CAST(split_part({n}, '.', 1) AS {col.type}) END"), None
-    if col.type.startswith("DECIMAL"):
-        slow = f"TRY_CAST({_number(c, tm.decimal)} AS {col.type})"
-        if tm.decimal == ",":
-            return slow, None
-        # plain "12.50" casts directly; only the rest goes through the separator rewriting
-        return f"coalesce(TRY_CAST({c} AS {col.type}), {slow})", None
+        return boolean_sql(c, key)
+    if col.type in ("INTEGER", "BIGINT") or col.type.startswith("DECIMAL"):
+        return number_sql(c, key, col.type, tm.decimal)
     if col.type == schema.LIST_TYPE:
-        return (f"CASE WHEN {c} IS NULL THEN NULL "
-                f"WHEN left({c}, 1) IN ('[', '{{') THEN CASE WHEN json_valid({c}) AND "
-                f"json_type(CASE WHEN json_valid({c}) THEN {c} END) = 'ARRAY' "
-                f"THEN from_json(CASE WHEN json_valid({c}) THEN {c} END, '[\"VARCHAR\"]') END "
-                f"ELSE list_filter(list_transform(string_split({c}, '|'), lambda e: trim(e)), "
-                f"lambda e: e <> '') END"), None
-    fmts = spec.format
-    if isinstance(fmts, str):
-        fmts = [fmts]
+        return list_sql(c, key)
     if col.type == "DATE":
-        if fmts:
-            return f"CAST(try_strptime({c}, {p(fmts)}) AS DATE)", None
-        return (f"coalesce(TRY_CAST({c} AS DATE), "
-                f"CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS DATE))"), None
+        return date_sql(c, key, spec, p)
     if col.type == "TIMESTAMPTZ":
-        if fmts:
-            naive = "true" if not any("%z" in f or "%Z" in f for f in fmts) else "false"
-            return (f"CAST(try_strptime({c}, {p(fmts)}) AS TIMESTAMPTZ)",
-                    f"({c} IS NOT NULL AND {naive})")
-        norm = (f"regexp_replace(regexp_replace({c}, '([0-9])\\s+(Z|z|[+-][0-9]{{2}}:?[0-9]{{2}})$', "
-                f"'\\1\\2'), '\\s*(UTC|GMT)$', '+00:00')")
-        # ISO-8601 casts directly; the rewriting (a space before the offset, UTC/GMT) is only
-        # tried on what does not
-        return (f"coalesce(TRY_CAST({c} AS TIMESTAMPTZ), TRY_CAST({norm} AS TIMESTAMPTZ))",
-                f"({c} IS NOT NULL AND NOT regexp_matches({c}, '{OFFSET_RE}'))")
+        t = timestamp_sql(c, key, spec, p)
+        t.errors.insert(0, f"CASE WHEN {c} IS NOT NULL AND \"{key}\" IS NULL THEN "
+                           f"'invalid timestamp in column {key}' END")
+        _timestamp_checks(col, key, t, window, (table, key) in OPEN_ENDED,
+                          spec.timezone or tz, not spec.timezone, p)
+        return t
     raise AssertionError(col.type)
 
 
@@ -247,49 +500,6 @@ def _source_text(spec: ColumnSpec, x: str, p: _Params, col: schema.Column) -> st
             x = (f"CASE WHEN {x} IS NULL OR trim({x}) = '' THEN {empty} "
                  f"WHEN {idx} IS NOT NULL THEN (CAST({p(vals)} AS VARCHAR[]))[{idx}] ELSE {other} END")
     return x
-
-
-def _mapped_timestamp(col: schema.Column, x: str, spec: ColumnSpec, p: _Params
-                      ) -> tuple[str, str | None]:
-    """Timestamps the mapping describes: epoch seconds or milliseconds (Puppeteer's cookie
-    ``expires``), and naive text in a declared source zone (Mailchimp writes UTC without an
-    offset). A value with its own offset keeps it; nothing is guessed: what does not parse is
-    NULL and becomes a rejected row."""
-    c = _clean(x)
-    if spec.epoch:
-        # exact to the microsecond: decimal arithmetic, no floating point
-        micros = 1000 if spec.epoch == "ms" else 1000000
-        num = f"TRY_CAST({c} AS DECIMAL(38,9))"
-        ts = (f"CASE WHEN regexp_full_match({c}, '[-+]?[0-9]{{1,13}}(\\.[0-9]{{1,9}})?') THEN "
-              f"timezone('UTC', make_timestamp(CAST(round({num} * {micros}) AS BIGINT))) END")
-        return (f"CAST({ts} AS DATE)" if col.type == "DATE" else ts), None
-    zone = p(spec.timezone)
-    fmts = spec.format
-    if isinstance(fmts, str):
-        fmts = [fmts]
-    if fmts:
-        parsed = f"try_strptime({c}, {p(fmts)})"
-        if any("%z" in f or "%Z" in f for f in fmts):
-            # formats with an offset give TIMESTAMPTZ already; the others are local to the zone
-            parsed = f"CAST({parsed} AS TIMESTAMPTZ)"
-            return (f"CAST({parsed} AS DATE)" if col.type == "DATE" else parsed), None
-        local = f"timezone({zone}, {parsed})"
-    else:
-        norm = (f"regexp_replace(regexp_replace({c}, '([0-9])\\s+(Z|z|[+-][0-9]{{2}}:?[0-9]{{2}})$', "
-                f"'\\1\\2'), '\\s*(UTC|GMT)$', '+00:00')")
-        with_offset = f"regexp_matches({c}, '{OFFSET_RE}')"
-        local = (f"CASE WHEN {with_offset} THEN coalesce(TRY_CAST({c} AS TIMESTAMPTZ), "
-                 f"TRY_CAST({norm} AS TIMESTAMPTZ)) "
-                 f"ELSE timezone({zone}, TRY_CAST({c} AS TIMESTAMP)) END")
-    if col.type == "DATE":
-        return f"CAST({local} AS DATE)", None
-    return local, None
-
-
-def _kind(col: schema.Column) -> str:
-    return {"BOOLEAN": "boolean", "INTEGER": "integer", "BIGINT": "integer", "DATE": "date",
-            "TIMESTAMPTZ": "timestamp", schema.LIST_TYPE: "list"}.get(
-        col.type, "number" if col.type.startswith("DECIMAL") else "value")
 
 
 def _safe_extra(name: str, taken: set[str]) -> str:
@@ -335,7 +545,7 @@ def _resolve_columns(src: SourceFile, staged: Staged, t: schema.Table, tm: Table
     headers: dict[str, list[str]] = {}
     for i, name in enumerate(staged.columns):
         headers.setdefault(_norm(name), []).append(f"s{i}")
-    if src.format == "csv":
+    if src.format in ("csv", "parquet"):
         dup = [h for h, cols in headers.items() if len(cols) > 1
                and (t.has(h) or any(h in map(_norm, s.from_) for s in tm.specs.values()))]
         if dup:
@@ -477,84 +687,95 @@ def _fold_condition(t: schema.Table, present: list[schema.Column], extras: list[
     return " AND ".join(f"({c})" for c in conds) or "true"
 
 
-def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
-              now_utc: str, append: bool = False, elsewhere: frozenset[str] = frozenset()
-              ) -> FileResult:
-    """Load one file into its table. ``append``: an earlier file of this load already filled the
-    table (a mapping with several files for one table); keys must not repeat across them.
-    ``elsewhere``: source headers other tables read from this same file."""
-    t = schema.table(src.table)
-    staged = stage(con, src, tm.records)
-    p = _Params()
-    res = _resolve_columns(src, staged, t, tm, p)
-    resolved, extras, dropped = res.resolved, res.extras, res.dropped
+def _typed_select(staged: Staged, t: schema.Table, tm: TableMapping, res: _Resolution,
+                  extras: list[tuple[str, str]], window: Window, tz: str, p: _Params
+                  ) -> tuple[str, list[str], list[str]]:
+    """The SELECT over ``_stg`` giving ``_row``, the typed columns, the extras, ``_skip`` (why the
+    mapping leaves the row out, or NULL), ``_errs`` (the reasons the row is rejected) and the
+    flags counted in the notes (``_naive_<col>``, ``_amb_<col>``). Typed columns are built in
+    steps of helper columns (:class:`Typed`). Returns (sql, naive columns, ambiguous columns)."""
+    resolved = res.resolved
     present = [c for c in t.columns if c.name in resolved]
-    inner, raws, errs, naive_flags = [], [], [], []
-    # values the reader flagged: binary data that is not text (any column), an object or array
-    # where a canonical column expects one value (extra columns keep it as JSON text)
+    first: list[str] = ["_row"]       # step 0 over _stg: cleaned text, text values, reader flags
+    errs: list[str] = []
     by_stage = {f"s{i}": name for i, name in enumerate(staged.columns)}
-    flag_cols = []
     for i in sorted(staged.binary):
-        flag_cols.append(f"b{i}")
+        first.append(f"b{i}")
         errs.append(f"CASE WHEN b{i} THEN 'invalid text in column ' || {p(by_stage[f's{i}'])} "
                     f"|| ' (binary data, not UTF-8)' END")
-    for c in present:
-        if c.type == schema.LIST_TYPE:
-            continue
-        for scol in re.findall(r"\bs(\d+)\b", resolved[c.name]):
-            if int(scol) in staged.nested:
-                flag_cols.append(f"n{scol}")
-                errs.append(f"CASE WHEN n{scol} THEN 'invalid value in column {c.name} "
-                            f"(an object or array, not one value)' END")
+    typed: dict[str, Typed] = {}
+    nested_seen: set[int] = set()
     for c in present:
         raw = resolved[c.name]
-        value, naive = _typed(c, raw, tm, p, res.specs.get(c.name))
-        inner.append(f"{value} AS \"{c.name}\"")
-        if c.type != "VARCHAR":
-            raws.append(f"{raw} AS \"_raw_{c.name}\"")
-            errs.append(f"CASE WHEN \"_raw_{c.name}\" IS NOT NULL AND lower(trim(\"_raw_{c.name}\")) "
-                        f"NOT IN {_sql_list(NULL_TOKENS)} AND \"{c.name}\" IS NULL "
-                        f"AND NOT coalesce(\"_sentinel_{c.name}\", false) THEN "
-                        f"'invalid {_kind(c)} in column {c.name}' END")
-            # a value the mapping declares as "none" (-1, a far-future day) is not an error
-            spec = res.specs.get(c.name)
-            sentinel = "false"
-            if spec is not None and spec.null_values:
-                txt = f"trim({raw})"
-                for prefix in spec.strip_prefix:
-                    txt = f"trim(CASE WHEN starts_with({raw}, {p(prefix)}) THEN " \
-                          f"substr({raw}, {p(len(prefix) + 1)}) ELSE {raw} END)"
-                ors = []
-                if spec.exact_sentinels():
-                    ors.append(f"list_contains({p(spec.exact_sentinels())}::VARCHAR[], {txt})")
-                ors += [f"starts_with({txt}, {p(d)})" for d in spec.day_sentinels()]
-                sentinel = " OR ".join(ors)
-            raws.append(f"({sentinel}) AS \"_sentinel_{c.name}\"")
-        if naive is not None:
-            inner.append(f"{naive} AS \"_naive_{c.name}\"")
-            naive_flags.append(c.name)
+        spec = res.specs.get(c.name) or tm.spec_for(c.name)
+        # an object or array where one value belongs (a value read from inside one, such as
+        # Zendesk's via.channel, is a field of it, not it)
+        if c.type != schema.LIST_TYPE and "json_extract" not in raw:
+            for i in sorted({int(x) for x in re.findall(r"\bs(\d+)\b", raw)} & staged.nested):
+                if i not in nested_seen:
+                    first.append(f"n{i}")
+                    nested_seen.add(i)
+                errs.append(f"CASE WHEN n{i} THEN 'invalid value in column {c.name} "
+                            f"(an object or array, not one value)' END")
+        x = _source_text(spec, raw, p, c)
+        if c.type == "VARCHAR":
+            first.append((f"CASE WHEN trim({x}) = '' THEN NULL ELSE {x} END"
+                          if c.free_text or not spec.trim else f"nullif(trim({x}), '')")
+                         + f' AS "{c.name}"')
+            continue
+        # a value the mapping declares as "none" (-1, a far-future day) is NULL here already
+        first.append(f'{_clean(x)} AS "_c_{c.name}"')
+        typed[c.name] = _typed_column(c, t.name, f'"_c_{c.name}"', tm, spec, window, tz, p)
     for name, scol in extras:
-        inner.append(f"{scol} AS \"{name}\"")
+        first.append(f'{scol} AS "{name}"')
+    only = _only_rows_condition(tm, res, p)
+    first.append(f"{only} AS _skip" if only else "CAST(NULL AS VARCHAR) AS _skip")
     for req in t.required_columns:
         if req not in resolved:
             errs.append(f"'missing required column {req} (not in the file)'")
         else:
             errs.append(f"CASE WHEN \"{req}\" IS NULL THEN 'missing "
                         f"{'primary key' if req == t.primary_key else 'required value'} {req}' END")
-    only = _only_rows_condition(tm, res, p)
-    inner.append(f"{only} AS _skip" if only else "CAST(NULL AS VARCHAR) AS _skip")
-    pk = t.primary_key
+    sql = f"SELECT {', '.join(first)} FROM _stg"
+    depth = max((len(x.steps) for x in typed.values()), default=0)
+    for level in range(depth):
+        cols = [f"{expr} AS {alias}" for x in typed.values() if level < len(x.steps)
+                for alias, expr in x.steps[level]]
+        if cols:
+            sql = f"SELECT *, {', '.join(cols)} FROM ({sql})"
+    if typed:
+        values = ", ".join(f'{x.value} AS "{k}"' for k, x in typed.items())
+        sql = f"SELECT *, {values} FROM ({sql})"
+    errs = [e for x in typed.values() for e in x.errors] + errs
+    flags = [(alias, expr) for x in typed.values() for alias, expr in x.flags]
+    out = ["_row"] + [f'"{c.name}"' for c in present] + [f'"{n}"' for n, _ in extras] + ["_skip"]
+    out += [f'{expr} AS "{alias}"' for alias, expr in flags]
     errs_sql = "list_filter([" + ", ".join(errs) + "]::VARCHAR[], lambda e: e IS NOT NULL)"
-    hidden = [f'"_raw_{c.name}"' for c in present if c.type != "VARCHAR"] + \
-        [f'"_sentinel_{c.name}"' for c in present if c.type != "VARCHAR"] + flag_cols
-    keep = "* EXCLUDE (" + ", ".join(hidden) + ")" if hidden else "*"
+    sql = f"SELECT {', '.join(out)}, {errs_sql} AS _errs FROM ({sql})"
+    naive = [a[len("_naive_"):] for a, _ in flags if a.startswith("_naive_")]
+    amb = [a[len("_amb_"):] for a, _ in flags if a.startswith("_amb_")]
+    return sql, naive, amb
+
+
+def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
+              now_utc: str, append: bool = False, elsewhere: frozenset[str] = frozenset(),
+              window: Window | None = None, tz: str = DEFAULT_TIMEZONE) -> FileResult:
+    """Load one file into its table. ``append``: an earlier file of this load already filled the
+    table (a mapping with several files for one table); keys must not repeat across them.
+    ``elsewhere``: source headers other tables read from this same file. ``window``: the
+    plausible timestamps (default: 1990-01-01 .. tomorrow)."""
+    window = window or Window(DEFAULT_EARLIEST, date.today() + timedelta(days=1))
+    t = schema.table(src.table)
+    staged = stage(con, src, tm.records)
+    p = _Params()
+    res = _resolve_columns(src, staged, t, tm, p)
+    resolved, extras, dropped = res.resolved, res.extras, res.dropped
+    present = [c for c in t.columns if c.name in resolved]
+    select, naive_flags, amb_flags = _typed_select(staged, t, tm, res, extras, window, tz, p)
+    pk = t.primary_key
     # The typed copy keeps only typed values, error lists and flags: raw text stays in _stg and
     # is read back for the rejected rows alone.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _typed AS "
-        f"WITH v AS (SELECT _row, {', '.join(inner + raws + flag_cols)} FROM _stg) "
-        f"SELECT {keep}, {errs_sql} AS _errs FROM v",
-        p.values)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _typed AS {select}", p.values)
     valid = "t._skip IS NULL AND len(t._errs) = 0"
     # duplicate keys: the (usually empty) list of keys seen twice, with the row that keeps them
     con.execute("CREATE OR REPLACE TEMP TABLE _dups (k VARCHAR, first_row BIGINT)")
@@ -579,9 +800,11 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
         con.execute(f"UPDATE _typed t SET _skip = $1 WHERE {valid} AND {prev}",
                     [f"already loaded from an earlier file (same {pk})"])
         prev = "false"
-    folded = "t._row IN (SELECT _row FROM _fold)"
+    has_fold = tm.fold_repeats and con.execute("SELECT count(*) FROM _fold").fetchone()[0] > 0
+    folded = "t._row IN (SELECT _row FROM _fold)" if has_fold else "false"
+    has_dups = pk in resolved and con.execute("SELECT count(*) FROM _dups").fetchone()[0] > 0
     dup = (f'EXISTS (SELECT 1 FROM _dups d WHERE d.k = t."{pk}" AND d.first_row <> t._row)'
-           if pk in resolved else "false")
+           if has_dups else "false")
     ok = f"{valid} AND NOT {dup} AND NOT {prev}"
     # rejects: parse failures from staging, then typing errors and duplicate keys with their raw
     # record (the original JSON line, or the CSV/Parquet values as a JSON object)
@@ -598,8 +821,9 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
                  f"_dups d WHERE d.k = t.\"{pk}\") || ')' END" if pk in resolved else "END"))
     rejected_where = f"t._skip IS NULL AND NOT ({ok}) AND NOT {folded}"
     if con.execute(f"SELECT count(*) FROM _typed t WHERE {rejected_where}").fetchone()[0]:
-        con.execute(f"INSERT INTO _stg_rej SELECT t._row, {reason}, {raw_expr} FROM _typed t "
-                    f"JOIN _stg s USING (_row) WHERE {rejected_where}", names.values)
+        con.execute(f"INSERT INTO _stg_rej SELECT _row, reason, raw, strlen(raw), sha256(raw) "
+                    f"FROM (SELECT t._row, {reason} AS reason, {raw_expr} AS raw FROM _typed t "
+                    f"JOIN _stg s USING (_row) WHERE {rejected_where})", names.values)
     drop_raw(con)
     ok = f"{ok} AND NOT {folded}"
     cols = [c.name for c in present] + [name for name, _ in extras]
@@ -615,18 +839,18 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
                 con.execute(f'ALTER TABLE "{t.name}" ADD COLUMN "{name}" VARCHAR')
     else:
         con.execute(f'DROP TABLE IF EXISTS "{t.name}"')
-        con.execute(schema.ddl(t, [c.name for c in present]))
-        for name, _ in extras:
-            con.execute(f'ALTER TABLE "{t.name}" ADD COLUMN "{name}" VARCHAR')
+        ddl = schema.ddl(t, [c.name for c in present])
+        if extras:   # one statement: an ALTER per extra column costs a table version each
+            ddl = ddl[:-2] + "".join(f',\n  "{name}" VARCHAR' for name, _ in extras) + "\n)"
+        con.execute(ddl)
         con.execute("DELETE FROM rejected_rows WHERE table_name = $1", [t.name])
     collist = ", ".join(f'"{c}"' for c in cols)
     # _typed is in row order already (every staging table is built in it)
     con.execute(f'INSERT INTO "{t.name}" ({collist}) SELECT {collist} FROM _typed t WHERE {ok}')
-    con.execute("INSERT INTO rejected_rows SELECT $1, $2, _row, reason, raw FROM _stg_rej "
+    con.execute("INSERT INTO rejected_rows (table_name, file, row_number, reason, raw, raw_bytes, "
+                "raw_sha256) SELECT $1, $2, _row, reason, raw, raw_bytes, raw_sha256 FROM _stg_rej "
                 "ORDER BY _row", [t.name, src.name])
 
-    loaded = con.execute(f"SELECT count(*) FROM _typed t WHERE {ok}").fetchone()[0]
-    rejected = con.execute("SELECT count(*) FROM _stg_rej").fetchone()[0]
     notes: dict = {}
     skipped = dict(con.execute(
         f"SELECT coalesce(t._skip, $1), count(*) FROM _typed t WHERE t._skip IS NOT NULL OR "
@@ -634,35 +858,39 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
         [f"repeats the {pk} of an earlier row with nothing new (folded into it)"]).fetchall())
     if skipped:
         notes["skipped_rows"] = {k: int(v) for k, v in skipped.items()}
-    naive_total = future = 0
-    if naive_flags:
-        counts = con.execute("SELECT " + ", ".join(
-            [f"coalesce(count_if(\"_naive_{n}\"), 0)" for n in naive_flags]
-            + ["coalesce(count_if(" + " OR ".join(f"coalesce(\"_naive_{n}\", false)"
-                                                  for n in naive_flags)
-               + "), 0)"]) + f" FROM _typed t WHERE {ok}").fetchone()
-        per_col = {n: int(k) for n, k in zip(naive_flags, counts) if k}
-        if per_col:
-            notes["naive_timestamps"] = per_col
-        naive_total = counts[-1] or 0
+    # every count of the notes in one pass over the loaded rows
+    q = _Params()
+    future_col = t.event_time if t.event_time in resolved else None
+    coded = [c for c in present if c.values]
+    measures = (["count(*)"] + [f'count_if("_naive_{n}")' for n in naive_flags]
+                + ["count_if(" + (" OR ".join(f'"_naive_{n}"' for n in naive_flags) or "false")
+                   + ")"]
+                + [f'count_if("_amb_{n}")' for n in amb_flags]
+                + [f'count_if("{future_col}" > CAST({q(now_utc)} AS TIMESTAMPTZ))'
+                   if future_col else "0"]
+                + [f'count_if("{c.name}" IS NOT NULL AND NOT list_contains({q(list(c.values))}, '
+                   f'"{c.name}"))' for c in coded])
+    row = iter([int(x or 0) for x in con.execute(
+        f"SELECT {', '.join(measures)} FROM _typed t WHERE {ok}", q.values).fetchone()])
+    loaded = next(row)
+    naive = {n: next(row) for n in naive_flags}
+    naive_total = next(row)
+    amb = {n: next(row) for n in amb_flags}
+    future = next(row)
+    unknown = {c.name: next(row) for c in coded}
+    rejected = con.execute("SELECT count(*) FROM _stg_rej").fetchone()[0]
+    if any(naive.values()):
+        notes["naive_timestamps"] = {k: v for k, v in naive.items() if v}
+    if any(amb.values()):
+        notes["ambiguous_local_times"] = {k: v for k, v in amb.items() if v}
     zones = {c: s.timezone for c, s in res.specs.items()
              if s.timezone and t.column(c).type == "TIMESTAMPTZ" and not s.epoch}
     if zones:
         notes["source_timezones"] = zones
-    if t.event_time and t.event_time in resolved:
-        future = con.execute(f'SELECT count(*) FROM _typed t WHERE {ok} AND "{t.event_time}" > $1',
-                             [now_utc]).fetchone()[0]
-        if future:
-            notes["future_timestamps"] = {t.event_time: int(future)}
-    unknown = {}
-    for c in present:
-        if c.values:
-            k = con.execute(f'SELECT count(*) FROM _typed t WHERE {ok} AND "{c.name}" IS NOT NULL '
-                            f'AND NOT list_contains($1, "{c.name}")', [list(c.values)]).fetchone()[0]
-            if k:
-                unknown[c.name] = int(k)
-    if unknown:
-        notes["unknown_values"] = unknown
+    if future:
+        notes["future_timestamps"] = {future_col: future}
+    if any(unknown.values()):
+        notes["unknown_values"] = {k: v for k, v in unknown.items() if v}
     missing_optional = [c.name for c in t.columns if c.name not in resolved and c.core]
     if missing_optional:
         notes["missing_columns"] = missing_optional
@@ -731,16 +959,42 @@ def _tz_name(tz: str) -> str:
     return tz
 
 
+def _as_of_date(as_of: str | date | None, tz: str) -> date:
+    if as_of is None:
+        return datetime.now(ZoneInfo(tz)).date()
+    if isinstance(as_of, datetime):
+        return as_of.date()
+    if isinstance(as_of, date):
+        return as_of
+    try:
+        return date.fromisoformat(str(as_of).strip()[:10])
+    except ValueError:
+        raise PrivauditError(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)") from None
+
+
+def window_for(mp: Mapping, table: str, as_of: date) -> Window:
+    """The plausible timestamp window of ``table``: the mapping's ``timestamp_window`` (per
+    table, else top level), by default 1990-01-01 .. the day after ``as_of``."""
+    tw = mp.for_table(table).timestamp_window or mp.timestamp_window or TimestampWindow()
+    return Window(tw.earliest, tw.latest or as_of + timedelta(days=1))
+
+
 def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Path | Mapping |
          None = None, timezone: str = DEFAULT_TIMEZONE,
-         progress: Callable[[str], None] | None = None) -> LoadResult:
+         progress: Callable[[str], None] | None = None,
+         as_of: str | date | None = None) -> LoadResult:
     """Load every table file of ``export_dir`` into the DuckDB database ``db``.
+
+    ``as_of`` (default: today in ``timezone``) ends the plausible window of timestamps, a day
+    later, unless the mapping sets ``timestamp_window``.
 
     Atomic: on any error the database is left exactly as it was, and the error is raised
     (:class:`~toolkit.exceptions.UnusableInputError` names the file and the problem).
     """
     started = time.perf_counter()
     export_dir = Path(export_dir)
+    _tz_name(timezone)
+    as_of_day = _as_of_date(as_of, timezone)
     mp = mapping if isinstance(mapping, Mapping) else read_mapping(mapping)
     sources, skipped, absent = discover(export_dir, mp)
     if not sources:
@@ -774,7 +1028,9 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
                     results.append(_load_one(con, src, mp.for_table(src.table).for_entry(src.entry),
                                              now_utc,
                                              append=src.table in filled,
-                                             elsewhere=_read_elsewhere(src, sources, mp)))
+                                             elsewhere=_read_elsewhere(src, sources, mp),
+                                             window=window_for(mp, src.table, as_of_day),
+                                             tz=timezone))
                 except duckdb.Error as e:
                     raise UnusableInputError(f"{src.path}: {str(e).splitlines()[0][:300]}") from None
                 filled.add(src.table)

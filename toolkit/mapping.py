@@ -25,6 +25,7 @@ A mapping is YAML (the README's "Mapping a foreign export" shows every feature w
         only_rows: {"Accepts Marketing": ["yes"]}   # other rows are skipped, counted
         ignore_columns: ["Lineitem *"]    # source columns left out (noted)
         records: "comments"               # JSON: the nested array whose elements are the rows
+        timestamp_window: {earliest: 2015-01-01, latest: 2026-12-31}   # plausible timestamps
         link:
           customer_id: {by_email: email_at_order}   # fill from customers by normalised e-mail
         extra_columns: keep               # keep (as text columns) or drop columns not mapped
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Literal, Union
@@ -99,6 +101,25 @@ def _formats(v: str | list[str] | None) -> str | list[str] | None:
     for f in [v] if isinstance(v, str) else v:
         check_format(f)
     return v
+
+
+DEFAULT_EARLIEST = date(1990, 1, 1)
+
+
+class TimestampWindow(BaseModel):
+    """Plausible timestamps: from ``earliest`` 00:00 to the end of ``latest`` (local time); the
+    others are rejected. ``latest`` defaults to the day after the load's as-of date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    earliest: date = DEFAULT_EARLIEST
+    latest: date | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> "TimestampWindow":
+        if self.latest is not None and self.latest < self.earliest:
+            raise ValueError("latest is before earliest")
+        return self
 
 
 class ColumnSpec(BaseModel):
@@ -253,6 +274,8 @@ class TableMapping(BaseModel):
     link: dict[str, LinkSpec] = Field(default_factory=dict)
     # columns without a canonical name are kept as extra text columns, or dropped (names noted)
     extra_columns: Literal["keep", "drop"] = "keep"
+    # plausible timestamps of this table (default: the mapping's, else 1990-01-01 .. as-of + 1 day)
+    timestamp_window: TimestampWindow | None = None
 
     @field_validator("encoding")
     @classmethod
@@ -399,6 +422,8 @@ class Mapping(BaseModel):
     tables: dict[str, TableMapping] = Field(default_factory=dict)
     # for humans and `privaudit inspect`: what the mapping is for
     description: str | None = None
+    # plausible timestamps of every table (a table's own window wins)
+    timestamp_window: TimestampWindow | None = None
 
     @model_validator(mode="after")
     def _names(self) -> "Mapping":

@@ -368,13 +368,18 @@ class Staged:
     # indexes i of the columns whose values may be objects or arrays: _stg then has a boolean
     # column n<i>, true where the value of s<i> is one (as JSON text)
     nested: set[int] = field(default_factory=set)
+    row_errors: bool = False         # _stg has _stg_err: a reason to reject the row, or NULL
+    repeat_header: list[str] | None = None   # a record equal to this header is rejected (CSV)
+    check_bom: bool = False          # values may hold a BOM (the file has one after its start)
+    check_nul: bool = False          # values may hold a NUL byte
     # indexes i of Parquet binary columns: b<i> is true where the bytes are not UTF-8 text
     binary: set[int] = field(default_factory=set)
     notes: dict = field(default_factory=dict)   # what staging noticed (for load_log)
 
 
 def _create_rejects(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE OR REPLACE TEMP TABLE _stg_rej (_row BIGINT, reason VARCHAR, raw VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE _stg_rej (_row BIGINT, reason VARCHAR, raw VARCHAR, "
+                "raw_bytes BIGINT, raw_sha256 VARCHAR)")
 
 
 def stage(con: duckdb.DuckDBPyConnection, src: SourceFile, records: str | None = None) -> Staged:
@@ -423,7 +428,8 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
         "INSERT INTO _stg_rej SELECT line - 1 AS _row, "
         "'unreadable record: ' || lower(CAST(first(error_type ORDER BY column_idx) AS VARCHAR)) "
         "|| ' (' || first(error_message ORDER BY column_idx) || ')', "
-        "first(csv_line ORDER BY column_idx) FROM _csv_rej_errors GROUP BY line")
+        "first(csv_line ORDER BY column_idx), NULL, NULL FROM _csv_rej_errors GROUP BY line")
+    con.execute("UPDATE _stg_rej SET raw_bytes = strlen(raw), raw_sha256 = sha256(raw)")
     rejected = con.execute("SELECT count(*) FROM _stg_rej").fetchone()[0]
     # Readable records are numbered around the rejected ones: record k of _stg_raw (0-based
     # rowid) is data row k + 1 + (number of rejected rows before it).
@@ -473,15 +479,24 @@ def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
     # one parse to sort out what is not a JSON object (try() turns a parse error into NULL)
     con.execute(
         "INSERT INTO _stg_rej SELECT _row, CASE WHEN t IS NULL THEN 'invalid JSON' "
-        "ELSE 'not a JSON object' END, line FROM (SELECT _row, line, try(json_type(line)) AS t "
-        "FROM _lines) WHERE t IS DISTINCT FROM 'OBJECT'")
+        "ELSE 'not a JSON object' END, line, strlen(line), sha256(line) FROM (SELECT _row, "
+        "line, try(json_type(line)) AS t FROM _lines) WHERE t IS DISTINCT FROM 'OBJECT'")
     good = "FROM _lines WHERE _row NOT IN (SELECT _row FROM _stg_rej)"
+    # One parse for the key set and the records whose keys repeat (also differing only in case,
+    # "email" and "EMAIL"): one of their values would be lost, so they are rejected.
     found = con.execute(
-        f"SELECT k, count(DISTINCT _row) FROM (SELECT unnest(json_keys(line)) AS k, _row {good}) "
+        "SELECT k, count(*) FILTER (WHERE NOT dup), min(_row), list(_row) FILTER (WHERE dup) "
+        "FROM (SELECT _row, unnest(ks) AS k, dup FROM (SELECT _row, ks, len(ks) <> len(list_distinct("
+        f"list_transform(ks, x -> lower(x)))) AS dup FROM (SELECT _row, json_keys(line) AS ks {good}))) "
         "GROUP BY k ORDER BY min(_row), k").fetchall()
+    dups = sorted({r for *_x, rows in found for r in rows or ()})
+    if dups:
+        con.execute("INSERT INTO _stg_rej SELECT _row, 'duplicate key in the JSON object (one of its "
+                    "values would be lost)', line, strlen(line), sha256(line) FROM _lines "
+                    "WHERE _row IN (SELECT unnest($1::BIGINT[]))", [dups])
     # a key "" has no name to load it under: the rest of the record loads, the field is noted
-    keys = [k for k, _n in found if k != ""]
-    notes = {"unnamed_fields": n for k, n in found if k == ""}
+    keys = [k for k, n, *_x in found if k != "" and n]
+    notes = {"unnamed_fields": n for k, n, *_x in found if k == "" and n}
     lower = [k.lower() for k in keys]
     if keys and len(set(lower)) == len(lower):
         # one more parse turns each line into a struct of text values (the key names travel as a
@@ -494,14 +509,38 @@ def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
         # keys that differ only in case ("ID" and "id") cannot share a struct: one path each,
         # bound as JSON paths ($."key"), never formatted into the SQL text
         exprs = ", ".join(f"json_extract_string(line, ${i + 1}) AS s{i}" for i in range(len(keys)))
-        params = ['$."' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys]
+        params = [_json_path(k) for k in keys]
         con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT _row, {exprs} {good} ORDER BY _row",
                     params)
     else:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT _row {good} ORDER BY _row")
+    nested = _flag_nested_json(con, keys)
     rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
     rejected = con.execute("SELECT count(*) FROM _stg_rej").fetchone()[0]
-    return Staged(keys, rows, rejected, raw_lines=True, notes=notes)
+    return Staged(keys, rows, rejected, raw_lines=True, notes=notes, nested=nested)
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _flag_nested_json(con: duckdb.DuckDBPyConnection, keys: list[str]) -> set[int]:
+    """Mark values that are JSON objects or arrays (as text they start with { or [): a column
+    n<i> true where s<i> is one. A string that merely starts with { is not marked."""
+    if not keys:
+        return set()
+    cand = con.execute("SELECT " + ", ".join(
+        f"coalesce(bool_or(left(s{i}, 1) IN ('{{', '[')), false)" for i in range(len(keys)))
+        + " FROM _stg").fetchone()
+    flagged = {i for i, c in enumerate(cand) if c}
+    for i in sorted(flagged):
+        con.execute(f"ALTER TABLE _stg ADD COLUMN n{i} BOOLEAN DEFAULT false")
+        con.execute(f"UPDATE _stg SET n{i} = true FROM _lines l WHERE l._row = _stg._row AND "
+                    f"left(_stg.s{i}, 1) IN ('{{', '[') AND json_type(l.line, $1) IN "
+                    f"('OBJECT', 'ARRAY')", [_json_path(keys[i])])
+    return flagged
+
+
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
@@ -608,7 +647,7 @@ def _stage_json_records(con: duckdb.DuckDBPyConnection, src: SourceFile, records
     con.execute("CREATE OR REPLACE TEMP VIEW _lines AS SELECT _row, line FROM _lines_raw")
     con.execute(
         "INSERT INTO _stg_rej SELECT _row, CASE WHEN parent IS NULL THEN 'invalid JSON' ELSE "
-        "'not a JSON object' END, line FROM _lines_raw WHERE parent IS NULL OR "
+        "'not a JSON object' END, line, strlen(line), sha256(line) FROM _lines_raw WHERE parent IS NULL OR "
         "try(json_type(line)) IS DISTINCT FROM 'OBJECT'")
     good = "FROM _lines_raw WHERE _row NOT IN (SELECT _row FROM _stg_rej)"
     keys = [r[0] for r in con.execute(

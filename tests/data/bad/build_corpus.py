@@ -109,8 +109,35 @@ def crash_cases() -> dict[str, dict[str, bytes]]:
     }
 
 
+def value_cases() -> dict[str, dict[str, bytes]]:
+    """Issue 12, values that were silently wrong: two-digit years, lenient timestamp casts,
+    DST local times, ambiguous or over-precise numbers, JSON keys that repeat."""
+    return {
+        "two_digit_years": {"orders.csv": (
+            b"order_id,placed_at\no1,07-05-19 11:10\no2,2019-05-07 11:10\no3,31-12-99 23:59\n")},
+        "special_timestamps": {"visits.csv": (
+            b"visit_id,started_at\nv1,epoch\nv2,infinity\nv3,2024-03-01T10:00:00+25:00\n"
+            b"v4,2024-03-01 24:30\nv5,1989-12-31T22:59:59Z\nv6,0007-05-19 11:10\n"
+            b"v7,2024-03-01T10:00:00+01:00\nv8,2024-3-1\n")},
+        "dst_local_times": {"visits.csv": (
+            b"visit_id,started_at\nv1,2024-03-31 02:30\nv2,2024-10-27 02:30\nv3,2024-03-31 03:30\n")},
+        "number_forms": {"orders.csv": (
+            "order_id;total_incl_vat\no1;12,5,0\no2;12.345\no3;1 234,50\no4;1e5\no5;-0\n"
+            "o6;-12,50\no7;\u20ac 1.234,56\no8;12.3456\no9;1.234.567\n").encode()},
+        "json_case_duplicate_keys": {"customers.jsonl": (
+            b'{"customer_id": "c1", "email": "a@example.nl", "EMAIL": "b@example.nl"}\n'
+            b'{"customer_id": "c2", "email": "a@example.nl", "email": "b@example.nl"}\n'
+            b'{"customer_id": "c3", "email": {"address": "c@example.nl"}}\n'
+            b'{"customer_id": "c4", "email": "d@example.nl", "notes": "{not an object}"}\n')},
+    }
+
+
+def all_cases() -> dict[str, dict[str, bytes]]:
+    return {**cases(), **crash_cases(), **value_cases()}
+
+
 def build() -> None:
-    for case, files in {**cases(), **crash_cases()}.items():
+    for case, files in all_cases().items():
         folder = HERE / case
         if folder.exists():
             shutil.rmtree(folder)
@@ -121,4 +148,4 @@ def build() -> None:
 
 if __name__ == "__main__":
     build()
-    print(f"wrote {len(cases()) + len(crash_cases())} cases under {HERE}")
+    print(f"wrote {len(all_cases())} cases under {HERE}")
