@@ -95,13 +95,17 @@ def load(
     export_dir: Path = typer.Argument(..., help="Folder with one file per table (customers.csv, ...)."),
     db: Path = typer.Option(Path("data/audit.duckdb"), "--db", help="DuckDB database to (re)build."),
     mapping: Optional[Path] = typer.Option(None, "--mapping", help="YAML mapping of a foreign export."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="The export's date (YYYY-MM-DD, "
+                                        "default today): timestamps after the next day are "
+                                        "implausible."),
 ):
     """Load an export folder into DuckDB: every row loaded or rejected with a reason."""
     from .ingest import load as load_export
 
     try:
         with progress_reporter() as progress:
-            result = load_export(export_dir, db=db, mapping=mapping, progress=progress)
+            result = load_export(export_dir, db=db, mapping=mapping, progress=progress,
+                                 as_of=as_of)
     except PrivauditError as e:
         fail(e)
     t = Table(title=escape(f"Loaded {export_dir} into {db}"), title_justify="left")
@@ -122,6 +126,13 @@ def load(
                          + "; ".join(f.notes.get("skipped_rows", {})) + ")")
         for col, link in f.notes.get("links", {}).items():
             notes.append(f"{col}: {link.get('linked', 0):,} linked by e-mail")
+        if f.notes.get("ambiguous_local_times"):
+            notes.append(f"{sum(f.notes['ambiguous_local_times'].values())} times in the DST "
+                         f"overlap (read as standard time)")
+        if f.notes.get("unclosed_quote"):
+            q = f.notes["unclosed_quote"]
+            notes.append(f"a quote opened on line {q['line']} is never closed: "
+                         f"{q['lines_rejected']:,} lines rejected")
         t.add_row(escape(f.table), escape(f.file), f.format, f.encoding, f"{f.rows_read:,}",
                   f"{f.rows_loaded:,}", f"[red]{f.rows_rejected:,}[/]" if f.rows_rejected else "0",
                   escape("; ".join(notes)))

@@ -59,7 +59,7 @@ def run(export_dir: str | Path, as_of: str, out: str | Path, db: str | Path | No
     say = progress or (lambda _m: None)
     res = RunResult(2, out, db)
     say("loading")
-    res.load = load(export_dir, db=db, mapping=mapping, progress=progress)
+    res.load = load(export_dir, db=db, mapping=mapping, progress=progress, as_of=as_of)
     say("auditing")
     res.audit = audit(db, as_of, policy=policy, out=out / "audit", progress=progress)
     res.problems += [f"{r.rule_id}: error: {r.error}" for r in res.audit.errors]
