@@ -38,7 +38,9 @@ LOADS = {
                                        (4, "invalid timestamp in column placed_at")]),
     "future_dates": ("visits", 1, [(1, "timestamp outside the plausible window in column started_at")]),
     "nan_strings": ("orders", 2, []),
-    "unterminated_quote": ("customers", 1, [(2, "unreadable record: unquoted value")]),
+    "unterminated_quote": ("customers", 1, [
+        (2, "unreadable record: a quote in it is never closed"),
+        (3, "unreadable record: inside the unclosed quote of the record on line 3")]),
     "missing_key_column": ("customers", 0, [
         (1, "missing required column customer_id (not in the file)"),
         (2, "missing required column customer_id (not in the file)")]),
@@ -83,17 +85,65 @@ LOADS = {
         (1, "duplicate key in the JSON object (one of its values would be lost)"),
         (2, "duplicate key in the JSON object (one of its values would be lost)"),
         (3, "invalid value in column email (an object or array, not one value)")]),
+    # issue 12, records that vanished: every line is a record loaded or rejected on its own
+    "unterminated_quote_1000": ("customers", 244, [
+        (245, "unreadable record: a quote in it is never closed")] + [
+        (r, "unreadable record: inside the unclosed quote of the record on line 246")
+        for r in range(246, 1001)]),
+    "tsv_stray_quote": ("order_items", 2, [
+        (3, "unreadable record: a quote in it is never closed")] + [
+        (r, "unreadable record: inside the unclosed quote of the record on line 4")
+        for r in (4, 5, 6)]),
+    "stray_quotes_join_lines": ("customers", 2, [
+        (2, "line break inside column first_name (a stray quote may have joined lines)")]),
+    "text_after_closing_quote": ("customers", 2, [
+        (1, "unreadable record: text after a closing quote"),
+        (4, "unreadable record: text after a closing quote")]),
+    "quotes_inside_unquoted": ("customers", 3, []),
+    "mixed_line_endings": ("customers", 4, []),
+    "cr_only_line_endings": ("customers", 2, []),
+    "bare_cr_in_value": ("customers", 2, [
+        (1, "unreadable record: a carriage return inside an unquoted value")]),
+    "excel_crlf_multiline": ("chat_messages", 2, []),
+    "trailing_delimiters": ("customers", 3, []),
+    "one_column_blank_lines": ("customers", 2, [(2, "missing primary key customer_id"),
+                                                (4, "missing primary key customer_id")]),
+    "leading_blank_lines": ("customers", 1, []),
+    "whitespace_only_line": ("customers", 2, [(2, "unreadable record: missing columns")]),
+    "files_joined_together": ("customers", 4, [
+        (3, "byte-order mark inside the record (files joined together?)"),
+        (5, "repeated header row (files joined together?)")]),
+    "jsonl_mixed_line_endings": ("chat_messages", 4, []),
 }
+
+# case -> rows_read must equal the file's lines minus the header (an independent count)
+LINE_COUNTED = ("unterminated_quote_1000", "tsv_stray_quote", "unterminated_quote",
+                "mixed_line_endings", "files_joined_together",
+                "whitespace_only_line", "number_forms", "special_timestamps")
 
 # case -> notes the load_log entry of its file must have (a subset)
 NOTES = {
     "json_empty_key": {"unnamed_fields": 1},
+    "unterminated_quote_1000": {"unclosed_quote": {"line": 246, "lines_rejected": 756}},
+    "mixed_line_endings": {"line_ends": "CRLF and LF mixed (read as LF)"},
+    "cr_only_line_endings": {"line_ends": "CR alone (read as LF)"},
+    "jsonl_mixed_line_endings": {"line_ends": "CRLF and LF mixed (read as LF)"},
     "dst_local_times": {"ambiguous_local_times": {"started_at": 1},
                         "naive_timestamps": {"started_at": 2}},
 }
 
 # case -> (SQL over the loaded database, its exact result)
 VALUES = {
+    "quotes_inside_unquoted": ("SELECT customer_id, notes FROM customers ORDER BY 1", [
+        ("c1", 'Tafel 5" breed'), ("c2", 'zegt "hoi"'), ("c3", '  "spaties" ervoor')]),
+    "text_after_closing_quote": ("SELECT customer_id, first_name FROM customers ORDER BY 1", [
+        ("c2", "Piet"), ("c3", "Kla  as")]),
+    "excel_crlf_multiline": ("SELECT message_id, body FROM chat_messages ORDER BY 1", [
+        ("m1", "regel een\nregel twee"), ("m2", "kort")]),
+    "bare_cr_in_value": ("SELECT customer_id, first_name FROM customers ORDER BY 1", [
+        ("c2", "Piet"), ("c3", "Kla\ras")]),
+    "trailing_delimiters": ("SELECT customer_id, first_name, \"column\" FROM customers ORDER BY 1", [
+        ("c1", "Jan", None), ("c2", "Piet", None), ("c3", "Klaas", "x")]),
     "number_forms": ("SELECT order_id, total_incl_vat FROM orders ORDER BY 1", [
         ("o3", Decimal("1234.50")), ("o5", Decimal("0.00")), ("o6", Decimal("-12.50")),
         ("o7", Decimal("1234.56")), ("o9", Decimal("1234567.00"))]),
@@ -147,6 +197,10 @@ def test_case_loads_with_exact_outcome(case, tmp_path):
     assert con_count(db, table) == loaded
     for key, value in NOTES.get(case, {}).items():
         assert f.notes.get(key) == value, (key, f.notes)
+    if case in LINE_COUNTED:
+        data = next((BAD / case).iterdir()).read_bytes()
+        lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").rstrip(b"\n").split(b"\n")
+        assert f.rows_read == len([x for x in lines[1:] if x]), (f.rows_read, len(lines))
     if case in VALUES:
         sql, expected = VALUES[case]
         con = duckdb.connect(str(db), read_only=True)

@@ -645,3 +645,85 @@ def test_result_as_frame(load_files):
     df = result.to_frame()
     assert list(df["table"]) == ["customers", "visits", "chat_messages"]
     assert (df["rows_read"] == df["rows_loaded"] + df["rows_rejected"]).all()
+
+
+# ---------------------------------------------------------------- records that vanished
+
+def test_a_record_over_the_size_limit_is_rejected_with_its_length_and_sha256(load_files):
+    import hashlib
+    big = "x" * (9 << 20)                      # over the 8 MiB limit, unquoted
+    text = f"message_id,body\nm1,kort\nm2,{big}\nm3,ook kort\n"
+    result, con = load_files({"chat_messages.csv": text})
+    assert con.execute("SELECT message_id FROM chat_messages ORDER BY 1").fetchall() == [
+        ("m1",), ("m3",)]
+    row, reason, raw, size, digest = con.execute(
+        "SELECT row_number, reason, raw, raw_bytes, raw_sha256 FROM rejected_rows").fetchone()
+    line = f"m2,{big}".encode()
+    assert (row, size, digest) == (2, len(line), hashlib.sha256(line).hexdigest())
+    assert reason == f"record of {len(line)} bytes is over the 8 MiB limit"
+    assert len(raw) == 64 << 10 and raw.startswith("m2,xxx")
+
+
+def test_a_json_line_over_the_size_limit_is_rejected_and_the_rest_loads(load_files):
+    big = json.dumps({"message_id": "m2", "body": "y" * (9 << 20)})
+    text = '{"message_id": "m1"}\n' + big + '\n{"message_id": "m3"}\n'
+    result, con = load_files({"chat_messages.jsonl": text})
+    assert con.execute("SELECT message_id FROM chat_messages ORDER BY 1").fetchall() == [
+        ("m1",), ("m3",)]
+    assert con.execute("SELECT row_number, raw_bytes FROM rejected_rows").fetchall() == [
+        (2, len(big))]
+
+
+def test_a_nul_byte_rejects_its_record_only(load_files):
+    rows = "".join(f"c{i},Naam {i}\n" for i in range(3000))        # the NUL is past the head
+    result, con = load_files({"customers.csv": "customer_id,first_name\n" + rows
+                                               + "c9999,Ni\x00et\n"})
+    assert result.files[0].rows_loaded == 3000
+    assert con.execute("SELECT row_number, reason FROM rejected_rows").fetchall() == [
+        (3001, "NUL byte in the record")]
+
+
+def test_a_file_that_changes_while_it_is_loaded_is_refused(tmp_path, monkeypatch):
+    export = write_files(tmp_path / "x", {"customers.csv": "customer_id\nc1\nc2\n"})
+    real = ingest.stage
+
+    def stage_then_append(con, src, *a, **kw):
+        staged = real(con, src, *a, **kw)
+        with open(src.path, "a") as f:             # an export job still writing the file
+            f.write("c3\n")
+        return staged
+
+    monkeypatch.setattr(ingest, "stage", stage_then_append)
+    with pytest.raises(UnusableInputError, match="changed while it was being loaded"):
+        toolkit.load(export, db=tmp_path / "a.duckdb")
+    assert not (tmp_path / "a.duckdb").exists()
+
+
+def test_a_gzip_file_inflating_beyond_the_cap_is_refused(tmp_path, monkeypatch):
+    import gzip
+    export = tmp_path / "x"
+    export.mkdir()
+    data = b"visit_id\n" + b"v1\n" * (2 << 20)                     # 6 MB of the same line
+    (export / "visits.csv.gz").write_bytes(gzip.compress(data))
+    monkeypatch.setenv("PRIVAUDIT_INFLATE_LIMIT", "1MB")
+    with pytest.raises(UnusableInputError, match="inflates to more than 1.0 MB"):
+        toolkit.load(export, db=tmp_path / "a.duckdb")
+    monkeypatch.setenv("PRIVAUDIT_INFLATE_LIMIT", "100MB")
+    r = toolkit.load(export, db=tmp_path / "a.duckdb")
+    assert r.files[0].rows_read == 2 << 20
+
+
+def test_the_inflation_cap():
+    from toolkit.readers import inflate_cap
+    assert inflate_cap(2_400_000) == 256 << 20                     # the floor: 256 MiB
+    assert inflate_cap(10_000_000) == 1_000_000_000                # 100x
+    assert inflate_cap(1_000_000_000) == 20_000_000_000            # at most 20 GB
+
+
+def test_a_quote_that_joins_lines_into_a_name_is_rejected(load_files):
+    text = ('customer_id,first_name,notes\nc1,"Jan,ok\nc2,Piet",meer\nc3,Klaas,"regel\nregel"\n')
+    result, con = load_files({"customers.csv": text})
+    assert con.execute("SELECT customer_id, notes FROM customers").fetchall() == [
+        ("c3", "regel\nregel")]                                   # free text may span lines
+    assert con.execute("SELECT reason FROM rejected_rows").fetchall() == [
+        ("line break inside column first_name (a stray quote may have joined lines)",)]

@@ -32,7 +32,7 @@ from . import __version__, schema
 from .exceptions import PrivauditError, UnusableInputError
 from .mapping import (DEFAULT_EARLIEST, ColumnSpec, Mapping, TableMapping, TimestampWindow, matches,
                       read_mapping)
-from .readers import (SourceFile, Staged, discover, drop_raw, drop_stage, inspect, read_header,
+from .readers import (SourceFile, Staged, check_unchanged, discover, drop_raw, drop_stage, inspect,
                       stage)
 
 DEFAULT_DB = Path("data/audit.duckdb")
@@ -687,6 +687,20 @@ def _fold_condition(t: schema.Table, present: list[schema.Column], extras: list[
     return " AND ".join(f"({c})" for c in conds) or "true"
 
 
+SINGLE_LINE_PII = (schema.NAME, schema.EMAIL, schema.PHONE, schema.IP, schema.CARD, schema.IBAN,
+                   schema.IDENT, schema.CREDENTIAL)
+
+
+def _single_line(t: schema.Table, c: schema.Column) -> bool:
+    """Columns whose values never span lines: keys and ids, codes, names, e-mail addresses,
+    phone numbers and other identifiers. A line break in one means a stray quote joined records
+    (``c2,"Piet`` ... ``c4,Els"``): the joined record is rejected, not loaded with the others
+    inside a name."""
+    return (c.name == t.primary_key or c.name.endswith(("_id", "_code", "_country", "country",
+                                                         "postcode", "currency"))
+            or bool(c.values) or c.pii in SINGLE_LINE_PII)
+
+
 def _typed_select(staged: Staged, t: schema.Table, tm: TableMapping, res: _Resolution,
                   extras: list[tuple[str, str]], window: Window, tz: str, p: _Params
                   ) -> tuple[str, list[str], list[str]]:
@@ -722,6 +736,9 @@ def _typed_select(staged: Staged, t: schema.Table, tm: TableMapping, res: _Resol
             first.append((f"CASE WHEN trim({x}) = '' THEN NULL ELSE {x} END"
                           if c.free_text or not spec.trim else f"nullif(trim({x}), '')")
                          + f' AS "{c.name}"')
+            if staged.line_breaks and _single_line(t, c):
+                errs.append(f"CASE WHEN contains(\"{c.name}\", chr(10)) THEN 'line break inside "
+                            f"column {c.name} (a stray quote may have joined lines)' END")
             continue
         # a value the mapping declares as "none" (-1, a far-future day) is NULL here already
         first.append(f'{_clean(x)} AS "_c_{c.name}"')
@@ -730,6 +747,23 @@ def _typed_select(staged: Staged, t: schema.Table, tm: TableMapping, res: _Resol
         first.append(f'{scol} AS "{name}"')
     only = _only_rows_condition(tm, res, p)
     first.append(f"{only} AS _skip" if only else "CAST(NULL AS VARCHAR) AS _skip")
+    # checks of the whole record, over its text (step 0 sees the staged columns)
+    scols = [f"s{i}" for i in range(len(staged.columns))]
+    checks = []
+    if staged.repeat_header and scols:
+        # the header again as a record (files joined together): not a record of data
+        same = " AND ".join(f"lower(trim({sc})) = {p(name.strip().lower())}"
+                            for sc, name in zip(scols, staged.repeat_header))
+        checks.append(f"CASE WHEN {same} THEN 'repeated header row (files joined together?)' END")
+    if staged.check_bom and scols:
+        checks.append("CASE WHEN " + " OR ".join(f"contains({sc}, chr(65279))" for sc in scols)
+                      + " THEN 'byte-order mark inside the record (files joined together?)' END")
+    if staged.check_nul and scols:
+        checks.append("CASE WHEN " + " OR ".join(f"contains({sc}, chr(0))" for sc in scols)
+                      + " THEN 'NUL byte in the record' END")
+    for i, check in enumerate(checks):
+        first.append(f"{check} AS _rec_err{i}")
+        errs.append(f"_rec_err{i}")
     for req in t.required_columns:
         if req not in resolved:
             errs.append(f"'missing required column {req} (not in the file)'")
@@ -767,6 +801,7 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
     window = window or Window(DEFAULT_EARLIEST, date.today() + timedelta(days=1))
     t = schema.table(src.table)
     staged = stage(con, src, tm.records)
+    check_unchanged(src)
     p = _Params()
     res = _resolve_columns(src, staged, t, tm, p)
     resolved, extras, dropped = res.resolved, res.extras, res.dropped
@@ -909,6 +944,7 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
                                       f"file's header fits {t.name}")
     if src.fallback_lines:
         notes["cp1252_lines"] = src.fallback_lines
+    notes.update(src.notes)
     notes.update(staged.notes)
     drop_stage(con)
     for tmp in ("_typed", "_dups", "_fold", "_prev"):
@@ -1012,9 +1048,7 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
         for i, src in enumerate(sources, 1):
             say(f"[{i}/{len(sources)}] checking {src.name}")
             tm = mp.for_table(src.table)
-            inspect(src, Path(tmp), tm.encoding)
-            if src.format == "csv":
-                read_header(src, tm.delimiter)
+            inspect(src, Path(tmp), tm.encoding, tm.delimiter)
         existed = Path(db).exists()
         con = connect(db, timezone=timezone)
         try:

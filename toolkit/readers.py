@@ -26,9 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from . import schema
-from .exceptions import MappingError, UnusableInputError
+from .exceptions import MappingError, PrivauditError, UnusableInputError
+from . import framing as _framing
+from .framing import (RAW_KEEP, CsvFramer, CutRow, Framing, LineFramer, detect_delimiter,
+                      read_line_at, read_span, sanitize)
 from .mapping import Mapping, matches
 
 # extension -> format; longest first so that ".csv.gz" wins over ".gz"
@@ -38,8 +42,8 @@ EXTENSIONS: tuple[tuple[str, str], ...] = (
     (".parquet", "parquet"),
 )
 CHUNK = 1 << 22                     # 4 MiB per read
-MAX_FIELD_BYTES = 8 << 20          # the longest record the readers accept (8 MiB)
 DELIMITERS = (",", ";", "\t", "|")
+CONTROL_BYTES = tuple(range(0, 9)) + (11, 12) + tuple(range(14, 32)) + (127,)
 
 
 @dataclass
@@ -58,7 +62,12 @@ class SourceFile:
     utf8_lines: int = 0              # non-ASCII lines that were valid UTF-8 (in a transcoded file)
     delimiter: str | None = None
     header: list[str] = field(default_factory=list)
-    readable_path: Path | None = None  # the UTF-8 copy when the file had to be transcoded
+    readable_path: Path | None = None  # the private copy DuckDB reads (inflated, UTF-8, repaired)
+    stat: tuple | None = None        # (device, inode, size, mtime, ctime) when the pass began
+    json_array: bool = False         # a .json file holding one array (not one object per line)
+    framing: Framing | None = None   # the records the byte pass found (of the file DuckDB reads)
+    cut_rows: list[CutRow] = field(default_factory=list)   # rejected before DuckDB reads it
+    notes: dict = field(default_factory=dict)   # what the byte pass repaired (for load_log)
     constants: dict = field(default_factory=dict)  # values the mapping gives this file's rows
     entry: int | None = None         # which of the table's `files:` entries matched it
     matched_by_header: str | None = None  # the names the mapping looked for, when the header did
@@ -171,8 +180,70 @@ def _match_by_header(entries: list[Path], mapping: Mapping, sources: list[Source
             claimed.add(src.name)
 
 
+def _stat(path: Path) -> tuple:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def check_unchanged(src: SourceFile) -> None:
+    """Refuse a file that changed since its checksum was taken: the checksum in load_log must
+    describe exactly the bytes loaded (DuckDB reads an uncompressed UTF-8 file itself, after the
+    pass that hashed it; compressed, transcoded or repaired files from a private copy)."""
+    try:
+        now = _stat(src.path)
+    except OSError:
+        now = None
+    if now != src.stat:
+        raise UnusableInputError(f"{src.path}: the file changed while it was being loaded (its "
+                                 f"size or modification time differ); load again when the export "
+                                 f"is complete")
+
+
+# --------------------------------------------------------------------------------------------
+# resources: how far a compressed file may inflate
+
+INFLATE_RATIO_DEFAULT = 100
+INFLATE_LIMIT_DEFAULT = "20GB"
+INFLATE_FLOOR = 256 << 20        # a file inflating to less than this is never refused
+_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3, "TB": 1000 ** 4,
+          "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+
+
+def parse_size(text: str, what: str) -> int:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", text, re.IGNORECASE)
+    if not m:
+        raise PrivauditError(f"{what}: {text!r} is not a size like 20GB or 512MB")
+    return int(float(m.group(1)) * _UNITS[(m.group(2) or "").upper()])
+
+
+def inflate_cap(compressed_size: int) -> int:
+    """The most a gzip file may inflate to: ``PRIVAUDIT_INFLATE_RATIO`` (default 100) times its
+    compressed size, but at least 256 MiB, and never more than ``PRIVAUDIT_INFLATE_LIMIT``
+    (default 20GB). Beyond it the file is refused before the temporary folder fills."""
+    ratio_text = os.environ.get("PRIVAUDIT_INFLATE_RATIO", str(INFLATE_RATIO_DEFAULT))
+    try:
+        ratio = float(ratio_text)
+        if ratio <= 0:
+            raise ValueError
+    except ValueError:
+        raise PrivauditError(f"PRIVAUDIT_INFLATE_RATIO: {ratio_text!r} is not a positive number"
+                             ) from None
+    limit = parse_size(os.environ.get("PRIVAUDIT_INFLATE_LIMIT", INFLATE_LIMIT_DEFAULT),
+                       "PRIVAUDIT_INFLATE_LIMIT")
+    return min(limit, max(INFLATE_FLOOR, int(ratio * compressed_size)))
+
+
+def _human(n: int) -> str:
+    for unit, size in (("GB", 1000 ** 3), ("MB", 1000 ** 2), ("KB", 1000)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
 def _stream(src: SourceFile):
-    """Yield decompressed chunks, hashing the raw bytes on the way (into src.sha256)."""
+    """Yield decompressed chunks, hashing the raw bytes on the way (into src.sha256). A gzip
+    stream is inflated in bounded pieces (never more than CHUNK at once, whatever its ratio)
+    and refused when it grows beyond :func:`inflate_cap`."""
     h = hashlib.sha256()
     size = 0
     with open(src.path, "rb") as f:
@@ -182,23 +253,34 @@ def _stream(src: SourceFile):
                 size += len(chunk)
                 yield chunk
         else:
+            compressed = os.fstat(f.fileno()).st_size
+            cap = inflate_cap(compressed)
+            inflated = 0
             d = zlib.decompressobj(wbits=31)
+            fresh = True             # the current gzip member has not been fed a byte yet
             try:
                 while chunk := f.read(CHUNK):
                     h.update(chunk)
                     size += len(chunk)
-                    while chunk:
-                        out = d.decompress(chunk)
+                    data = chunk
+                    while data:
+                        out = d.decompress(data, CHUNK)
+                        fresh = False
                         if out:
+                            inflated += len(out)
+                            if inflated > cap:
+                                raise UnusableInputError(
+                                    f"{src.path}: inflates to more than {_human(cap)}, the cap for "
+                                    f"a {_human(compressed)} gzip file (a gzip bomb? "
+                                    f"PRIVAUDIT_INFLATE_RATIO and PRIVAUDIT_INFLATE_LIMIT set it)")
                             yield out
-                        if d.eof:
-                            # concatenated gzip members are legal: start the next member
-                            chunk = d.unused_data
-                            if chunk:
-                                d = zlib.decompressobj(wbits=31)
+                        if d.eof:    # concatenated gzip members are legal: start the next one
+                            data = d.unused_data
+                            d = zlib.decompressobj(wbits=31)
+                            fresh = True
                         else:
-                            chunk = b""
-                if not d.eof and size:
+                            data = d.unconsumed_tail
+                if not (fresh or d.eof) and size:
                     raise UnusableInputError(f"{src.path}: truncated gzip file (the compressed "
                                              f"stream ends before its end marker)")
             except zlib.error as e:
@@ -210,14 +292,75 @@ def _stream(src: SourceFile):
 def _looks_binary(head: bytes, src: SourceFile) -> None:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise UnusableInputError(f"{src.path}: UTF-16 text is not supported; save it as UTF-8")
-    if src.format != "parquet" and b"\x00" in head[:65536]:
+    # binary: NUL bytes make up more than 1 % of the head, or control characters more than 5 %
+    # (a stray NUL in a text file only makes its record rejected; UTF-16 without a BOM is half
+    # NULs)
+    h = head[:65536]
+    controls = sum(h.count(bytes([c])) for c in CONTROL_BYTES)
+    if src.format != "parquet" and (h.count(b"\x00") * 100 > len(h) or controls * 20 > len(h)):
         raise UnusableInputError(f"{src.path}: binary data, not a text {src.format.upper()} file")
 
 
-def inspect(src: SourceFile, tmpdir: Path, forced_encoding: str | None = None) -> None:
-    """Read the file once: checksum, gzip integrity, encoding; transcode to UTF-8 when needed."""
+class _Sink:
+    """Writes a private copy and feeds the framer the same bytes, in CHUNK pieces."""
+
+    def __init__(self, path: Path | None, framer) -> None:
+        self.f = open(path, "wb") if path else None
+        self.framer = framer
+        self.buf = bytearray()
+
+    def write(self, b: bytes) -> None:
+        if self.f:
+            self.f.write(b)
+        if self.framer is not None:
+            if not self.buf and len(b) >= CHUNK:
+                self.framer.feed(b)
+                return
+            self.buf += b
+            if len(self.buf) >= CHUNK:
+                self.framer.feed(bytes(self.buf))
+                self.buf.clear()
+
+    def close(self) -> None:
+        if self.framer is not None and self.buf:
+            self.framer.feed(bytes(self.buf))
+            self.buf.clear()
+        if self.f:
+            self.f.close()
+
+
+def _tmp_name(src: SourceFile) -> str:
+    # unique per source: one file may feed several tables, or one table once per mapping entry
+    return f"{src.table}.{id(src):x}.{re.sub(r'[^A-Za-z0-9._-]', '_', src.path.name)}"
+
+
+def _new_framer(src: SourceFile):
+    """The framer of a text format; None for a JSON array (its records are not lines)."""
+    if src.format == "csv":
+        return CsvFramer(src.delimiter or ",")
+    if src.json_array:
+        return None
+    return LineFramer()
+
+
+def inspect(src: SourceFile, tmpdir: Path, forced_encoding: str | None = None,
+            delimiter: str | None = None) -> None:
+    """Read the file once: checksum, gzip integrity, encoding, and its records (the framing
+    below); transcode to UTF-8 or repair (a private copy) when needed."""
     if not os.access(src.path, os.R_OK):
         raise UnusableInputError(f"{src.path}: file not readable")
+    try:
+        src.stat = _stat(src.path)
+    except OSError as e:
+        raise UnusableInputError(f"{src.path}: {e.strerror}") from None
+    try:
+        _inspect(src, tmpdir, forced_encoding, delimiter)
+    except OSError as e:    # a full disk, a vanished file: one line, not a traceback
+        raise UnusableInputError(f"{src.path}: {e.strerror or e}") from None
+
+
+def _inspect(src: SourceFile, tmpdir: Path, forced_encoding: str | None,
+             delimiter: str | None) -> None:
     if src.format == "parquet":
         with open(src.path, "rb") as f:
             head = f.read(4)
@@ -229,29 +372,37 @@ def inspect(src: SourceFile, tmpdir: Path, forced_encoding: str | None = None) -
         return
     dec = codecs.getincrementaldecoder("utf-8")()
     head = b""
-    valid = True
+    check_utf8 = forced_encoding in (None, "utf-8")
+    valid = check_utf8
     total = 0
     # A compressed file is written out decompressed on the way: DuckDB then reads plain text in
     # parallel instead of inflating the stream on one thread (and we inflate it only once).
-    plain = tmpdir / f"{src.table}.{src.path.name}.plain.{src.format}" if src.compressed else None
-    sink = open(plain, "wb") if plain else None
+    plain = tmpdir / f"{_tmp_name(src)}.plain.{src.format}" if src.compressed else None
+    sink: _Sink | None = None
     try:
         for chunk in _stream(src):
             if total == 0:
                 head = chunk[:65536]
                 _looks_binary(head, src)
+                if src.format == "csv":
+                    src.delimiter = delimiter or detect_delimiter(
+                        head, src.path.name.lower().endswith((".tsv", ".tsv.gz")), DELIMITERS)
+                src.json_array = src.format == "json" and head.removeprefix(
+                    codecs.BOM_UTF8).lstrip().startswith(b"[")
+                # the framing of the bytes as they are: useless if they must be transcoded
+                sink = _Sink(plain, _new_framer(src) if check_utf8 else None)
             total += len(chunk)
-            if sink:
-                sink.write(chunk)
-            if valid and forced_encoding in (None, "utf-8"):
+            if valid:
                 try:
                     dec.decode(chunk)
                 except UnicodeDecodeError:
                     valid = False
+                    sink.framer = None
+            sink.write(chunk)
     finally:
         if sink:
             sink.close()
-    if valid and forced_encoding in (None, "utf-8"):
+    if valid:
         try:
             dec.decode(b"", final=True)
         except UnicodeDecodeError:
@@ -261,74 +412,70 @@ def inspect(src: SourceFile, tmpdir: Path, forced_encoding: str | None = None) -
     bom = head.startswith(codecs.BOM_UTF8)
     if forced_encoding in ("cp1252", "latin-1"):
         src.encoding = forced_encoding
-        _transcode(src, tmpdir, forced_encoding)
+        framing = _transcode(src, tmpdir, forced_encoding)
     elif valid:
         src.encoding = "utf-8-sig" if bom else "utf-8"
+        framing = _finish(sink.framer, src)
         if plain:
             src.readable_path = plain
     elif forced_encoding == "utf-8":
         raise UnusableInputError(f"{src.path}: not valid UTF-8 although the mapping says utf-8")
     else:
-        _transcode(src, tmpdir, None)
+        framing = _transcode(src, tmpdir, None)
         src.encoding = "cp1252" if src.utf8_lines == 0 else "utf-8+cp1252"
     if plain and src.readable_path != plain:
         plain.unlink(missing_ok=True)
+    if framing is None:          # a JSON array
+        return
+    if framing.needs_copy or (src.format != "csv" and framing.bare_cr):
+        if framing.cr_only:
+            src.notes["line_ends"] = "CR alone (read as LF)"
+        elif framing.mixed_line_ends:
+            src.notes["line_ends"] = "CRLF and LF mixed (read as LF)"
+        elif framing.bare_cr and src.format != "csv":
+            src.notes["line_ends"] = "a CR alone inside a line (read as a space)"
+        readable = src.readable_path or src.path
+        out = tmpdir / f"{_tmp_name(src)}.repaired.{src.format}"
+        framing, src.cut_rows = sanitize(readable, out, framing, _new_framer(src))
+        if src.readable_path is not None and src.readable_path != src.path:
+            src.readable_path.unlink(missing_ok=True)
+        src.readable_path = out
+    src.framing = framing
+    if src.format == "csv":
+        _set_header(src)
 
 
-def _decode_cp1252(line: bytes) -> str:
+def _finish(framer, src: SourceFile) -> Framing | None:
+    if framer is None:
+        return None
     try:
-        return line.decode("cp1252")
-    except UnicodeDecodeError:      # 0x81 0x8D 0x8F 0x90 0x9D are unassigned in cp1252
-        return line.decode("latin-1")
+        return framer.finish()
+    except ValueError as e:     # a header record longer than the limit
+        raise UnusableInputError(f"{src.path}: {e}") from None
 
 
-def _transcode(src: SourceFile, tmpdir: Path, encoding: str | None) -> None:
-    """Write a UTF-8 copy. ``encoding=None`` decodes line by line: UTF-8, else Windows-1252."""
-    out = tmpdir / f"{src.table}.{src.path.name}.{src.format}"
-    counts = {"fallback": 0, "utf8": 0}
-
-    def decode(raw: bytes) -> str:
-        if encoding == "cp1252":
-            return _decode_cp1252(raw)
-        if encoding is not None:
-            return raw.decode(encoding)
-        try:
-            text = raw.decode("utf-8")
-            counts["utf8"] += not raw.isascii()
-            return text
-        except UnicodeDecodeError:
-            counts["fallback"] += 1
-            return _decode_cp1252(raw)
-
-    pending = b""
-    first = True
-    with open(out, "w", encoding="utf-8", newline="") as w:
-        for chunk in _stream(src):
-            lines = (pending + chunk).split(b"\n")
-            pending = lines.pop()
-            for raw in lines:
-                if first:
-                    raw, first = raw.removeprefix(codecs.BOM_UTF8), False
-                w.write(decode(raw + b"\n"))
-        if pending:
-            w.write(decode(pending.removeprefix(codecs.BOM_UTF8) if first else pending))
-    src.fallback_lines = counts["fallback"]
-    src.utf8_lines = counts["utf8"]
-    src.readable_path = out
+def _set_header(src: SourceFile) -> None:
+    fr = src.framing
+    if fr.header is None:
+        raise UnusableInputError(f"{src.path}: empty file (no header row)")
+    text = fr.header.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    try:
+        header = next(csv.reader(io.StringIO(text), delimiter=src.delimiter, quotechar='"'))
+    except (StopIteration, csv.Error) as e:
+        raise UnusableInputError(f"{src.path}: no readable header row ({e})") from None
+    header = [h.strip() for h in header]
+    if not any(header):
+        raise UnusableInputError(f"{src.path}: empty header row")
+    src.header = header
 
 
-def _text_head(src: SourceFile, limit: int = 1 << 20) -> str:
-    """The first ``limit`` bytes of the (decoded) text."""
-    path = src.readable_path or src.path
-    compressed = src.compressed and src.readable_path is None
-    opener = gzip.open if compressed else open
-    with opener(path, "rb") as f:
-        data = f.read(limit)
-    return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
-
-
-def read_header(src: SourceFile, delimiter: str | None) -> None:
-    """Detect the delimiter (unless given) and parse the header record of a CSV file."""
+def read_header(src: SourceFile, delimiter: str | None = None) -> None:
+    """The header of a CSV file: from :func:`inspect`'s framing when it ran, else (``privaudit
+    inspect`` looks at files without reading them whole) from the first MiB of text."""
+    if src.framing is not None:
+        if not src.header:
+            _set_header(src)
+        return
     text = _text_head(src)
     first_line = text.split("\n", 1)[0]
     if delimiter is None:
@@ -353,6 +500,83 @@ def _count_outside_quotes(line: str, d: str) -> int:
     return len(re.sub(r'"[^"]*"', "", line).split(d)) - 1
 
 
+def _decode_cp1252(line: bytes) -> str:
+    try:
+        return line.decode("cp1252")
+    except UnicodeDecodeError:      # 0x81 0x8D 0x8F 0x90 0x9D are unassigned in cp1252
+        return line.decode("latin-1")
+
+
+def _transcode(src: SourceFile, tmpdir: Path, encoding: str | None) -> Framing:
+    """Write a UTF-8 copy and frame it. ``encoding=None`` decodes line by line: UTF-8, else
+    Windows-1252. A line longer than the record limit is decoded in pieces (it is rejected)."""
+    out = tmpdir / f"{_tmp_name(src)}.utf8.{src.format}"
+    counts = {"fallback": 0, "utf8": 0}
+
+    def decode(raw: bytes) -> str:
+        if encoding == "cp1252":
+            return _decode_cp1252(raw)
+        if encoding is not None:
+            return raw.decode(encoding)
+        try:
+            text = raw.decode("utf-8")
+            counts["utf8"] += not raw.isascii()
+            return text
+        except UnicodeDecodeError:
+            counts["fallback"] += 1
+            return _decode_cp1252(raw)
+
+    parts: list[bytes] = []          # the current line, in pieces (no quadratic joining)
+    held = 0
+    first = True
+    long_line = None                 # an incremental decoder while inside an over-long line
+    sink = _Sink(out, _new_framer(src))
+    try:
+        for chunk in _stream(src):
+            start = 0
+            while start < len(chunk):
+                k = chunk.find(b"\n", start)
+                seg = chunk[start: len(chunk) if k < 0 else k + 1]
+                start += len(seg)
+                if first:
+                    seg, first = seg.removeprefix(codecs.BOM_UTF8), False
+                if long_line is not None:
+                    sink.write(long_line.decode(seg, final=k >= 0).encode("utf-8"))
+                    if k >= 0:
+                        long_line = None
+                    continue
+                parts.append(seg)
+                held += len(seg)
+                if k >= 0:
+                    sink.write(decode(b"".join(parts)).encode("utf-8"))
+                    parts, held = [], 0
+                elif held > _framing.MAX_RECORD_BYTES:
+                    long_line = codecs.getincrementaldecoder("utf-8")(errors="replace")
+                    sink.write(long_line.decode(b"".join(parts)).encode("utf-8"))
+                    parts, held = [], 0
+        if long_line is not None:
+            sink.write(long_line.decode(b"", final=True).encode("utf-8"))
+        elif parts:
+            sink.write(decode(b"".join(parts)).encode("utf-8"))
+    finally:
+        sink.close()
+    src.fallback_lines = counts["fallback"]
+    src.utf8_lines = counts["utf8"]
+    src.readable_path = out
+    return _finish(sink.framer, src)
+
+
+def _text_head(src: SourceFile, limit: int = 1 << 20) -> str:
+    """The first ``limit`` bytes of the (decoded) text."""
+    if src.readable_path is None and src.compressed:
+        with gzip.open(src.path, "rb") as f:
+            data = f.read(limit)
+    else:
+        with open(src.readable_path or src.path, "rb") as f:
+            data = f.read(limit)
+    return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+
 # --------------------------------------------------------------------------------------------
 # staging
 
@@ -372,6 +596,7 @@ class Staged:
     repeat_header: list[str] | None = None   # a record equal to this header is rejected (CSV)
     check_bom: bool = False          # values may hold a BOM (the file has one after its start)
     check_nul: bool = False          # values may hold a NUL byte
+    line_breaks: bool = False        # values may hold line breaks (quoted multi-line values)
     # indexes i of Parquet binary columns: b<i> is true where the bytes are not UTF-8 text
     binary: set[int] = field(default_factory=set)
     notes: dict = field(default_factory=dict)   # what staging noticed (for load_log)
@@ -410,6 +635,7 @@ def _first_rowid(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
+    fr = src.framing
     n = len(src.header)
     cols = {f"s{i}": "VARCHAR" for i in range(n)}
     con.execute("DROP TABLE IF EXISTS _csv_rej_errors")
@@ -419,22 +645,32 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
         "delim = $delim, quote = '\"', escape = '\"', auto_detect = false, columns = $cols, "
         "store_rejects = true, rejects_table = '_csv_rej_errors', rejects_scan = '_csv_rej_scans', "
         "strict_mode = true, null_padding = false, max_line_size = $maxline, "
-        "compression = $comp, encoding = 'utf-8')",
-        {"path": _path(src), "delim": src.delimiter, "cols": cols, "maxline": MAX_FIELD_BYTES,
-         "comp": "gzip" if (src.compressed and src.readable_path is None) else "none"},
+        "compression = 'none', encoding = 'utf-8')",
+        {"path": _path(src), "delim": src.delimiter, "cols": cols,
+         "maxline": _framing.MAX_RECORD_BYTES + (1 << 20)},
     )
-    # One rejected record can be reported once per faulty column: keep one row per record.
-    con.execute(
-        "INSERT INTO _stg_rej SELECT line - 1 AS _row, "
-        "'unreadable record: ' || lower(CAST(first(error_type ORDER BY column_idx) AS VARCHAR)) "
-        "|| ' (' || first(error_message ORDER BY column_idx) || ')', "
-        "first(csv_line ORDER BY column_idx), NULL, NULL FROM _csv_rej_errors GROUP BY line")
-    con.execute("UPDATE _stg_rej SET raw_bytes = strlen(raw), raw_sha256 = sha256(raw)")
+    good = con.execute("SELECT count(*) FROM _stg_raw").fetchone()[0]
+    # One rejected record can be reported once per faulty column: one row per record (its
+    # logical line: DuckDB counts the header and blank lines, a quoted multi-line value once).
+    duck = con.execute(
+        "SELECT line, min(line_byte_position), "
+        "lower(CAST(first(error_type ORDER BY column_idx) AS VARCHAR)), "
+        "first(error_message ORDER BY column_idx), first(csv_line ORDER BY column_idx) "
+        "FROM _csv_rej_errors GROUP BY line ORDER BY line").fetchall()
+    con.execute("DROP TABLE IF EXISTS _csv_rej_errors")
+    con.execute("DROP TABLE IF EXISTS _csv_rej_scans")
+    if good + len(duck) != fr.records:
+        raise UnusableInputError(
+            f"{src.path}: cannot account for every record: DuckDB's CSV reader found "
+            f"{good + len(duck):,} where the file has {fr.records:,} (irregular quotes or line "
+            f"ends; see the README's CSV dialect)")
+    rows = _csv_reject_rows(src, duck)
+    _insert_rejects(con, rows, src.cut_rows)
     rejected = con.execute("SELECT count(*) FROM _stg_rej").fetchone()[0]
-    # Readable records are numbered around the rejected ones: record k of _stg_raw (0-based
-    # rowid) is data row k + 1 + (number of rejected rows before it).
     base = _first_rowid(con, "_stg_raw")
     if rejected:
+        # readable records are numbered around the rejected ones: record k of _stg_raw (0-based
+        # rowid) is data row k + 1 + (number of rejected rows before it)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _stg AS SELECT r.rowid - $b + 1 + coalesce(g.n, 0) AS _row, "
             "r.* FROM _stg_raw r ASOF LEFT JOIN (SELECT good_before, max(n) AS n FROM ("
@@ -446,10 +682,89 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
         # no unreadable record: the row number is the row id, no second copy needed
         con.execute(f"CREATE OR REPLACE TEMP VIEW _stg AS SELECT rowid - {int(base)} + 1 AS _row, * "
                     f"FROM _stg_raw")
-    con.execute("DROP TABLE IF EXISTS _csv_rej_errors")
-    con.execute("DROP TABLE IF EXISTS _csv_rej_scans")
-    rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
-    return Staged(list(src.header), rows, rejected)
+    notes: dict = {}
+    unclosed = next((r for r in src.cut_rows if r.reason.startswith(REASON_UNCLOSED)), None)
+    if unclosed:
+        notes["unclosed_quote"] = {"line": unclosed.line, "lines_rejected": sum(
+            1 for r in src.cut_rows if "unclosed quote" in r.reason or r is unclosed)}
+    return Staged(list(src.header), good, rejected, notes=notes,
+                  repeat_header=list(src.header), check_bom=fr.bom_inside, check_nul=fr.nul,
+                  line_breaks=len(fr.multi) > 0)
+
+
+REASON_UNCLOSED = "unreadable record: a quote in it is never closed"
+
+
+@dataclass
+class _Rej:
+    before: int      # data records of the file DuckDB read before this one (its index)
+    order: int       # 0: cut before DuckDB read the file, 1: rejected by DuckDB
+    seq: int         # the line of a split record
+    line: int
+    reason: str
+    raw: str
+    raw_bytes: int
+    raw_sha256: str
+
+
+def _raw_of(b: bytes) -> tuple[str, int, str]:
+    return (b[:RAW_KEEP].decode("utf-8", errors="replace"), len(b),
+            hashlib.sha256(b).hexdigest())
+
+
+def _csv_reject_rows(src: SourceFile, duck: list[tuple]) -> list[_Rej]:
+    """The records DuckDB could not read, each with its full raw text (DuckDB keeps 10,000
+    characters) and its length and sha256. A record spanning several lines (an unbalanced quote
+    swallowed them) is rejected line by line, so that a count of lines finds them all."""
+    fr = src.framing
+    path = Path(_path(src))
+    out: list[_Rej] = []
+    multi_l = fr.multi[:, 0] if len(fr.multi) else np.empty(0, dtype=np.int64)
+    for line, pos, kind, message, csv_line in duck:
+        k = line - 2 - int(np.searchsorted(fr.blank, line))
+        reason = f"unreadable record: {kind} ({message})"
+        j = int(np.searchsorted(multi_l, line))
+        if j < len(multi_l) and multi_l[j] == line:
+            _l, start, end, first, nlines = (int(x) for x in fr.multi[j])
+            pieces = read_span(path, start, end).split(b"\n")
+            for i, piece in enumerate(pieces):
+                text, size, digest = _raw_of(piece.rstrip(b"\r"))
+                why = reason if i == 0 else (f"unreadable record: line {i + 1} of the record on "
+                                             f"line {first}, whose quoted value spans "
+                                             f"{nlines} lines")
+                out.append(_Rej(k, 1, i, first + i, why, text, size, digest))
+            continue
+        raw = (csv_line or "").lstrip("\r\n")
+        data = raw.encode("utf-8")
+        if len(raw) >= 10_000:       # DuckDB cut it: read the record from the file
+            data = read_line_at(path, max(int(pos) - 1, 0))
+        text, size, digest = _raw_of(data)
+        out.append(_Rej(k, 1, 0, 0, reason, text, size, digest))
+    return out
+
+
+def _insert_rejects(con: duckdb.DuckDBPyConnection, rows: list[_Rej], cut: list[CutRow]) -> None:
+    """Number the rejected rows among all records and put them in _stg_rej: row numbers count
+    records, each line of a split record counting as one."""
+    if not rows and not cut:
+        return
+    import pyarrow as pa
+    recs = [(r.before, r.order, r.seq, r.reason, r.raw, r.raw_bytes, r.raw_sha256) for r in rows]
+    recs += [(c.before, 0, i, c.reason, c.raw, c.raw_bytes, c.raw_sha256)
+             for i, c in enumerate(cut)]
+    names = ["k", "ord", "seq", "reason", "raw", "raw_bytes", "raw_sha256"]
+    table = pa.table(list(map(list, zip(*recs))), names=names)
+    con.register("_rej_new", table)
+    try:
+        # a row's number: the good records before it (its index minus the rejected records
+        # DuckDB read before it) plus the rejected rows before it, plus one
+        con.execute(
+            "INSERT INTO _stg_rej SELECT k - coalesce(sum(CASE WHEN ord = 1 AND seq = 0 THEN 1 ELSE 0 "
+            "END) OVER (ORDER BY k RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) "
+            "+ row_number() OVER (ORDER BY k, ord, seq), reason, raw, raw_bytes, raw_sha256 "
+            "FROM _rej_new ORDER BY k, ord, seq")
+    finally:
+        con.unregister("_rej_new")
 
 
 def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
@@ -459,7 +774,7 @@ def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
         try:
             con.execute("CREATE OR REPLACE TEMP TABLE _lines_raw AS SELECT CAST(json AS VARCHAR) "
                         "AS line FROM read_json_objects($p, format = 'array', "
-                        "maximum_object_size = $m)", {"p": path, "m": MAX_FIELD_BYTES})
+                        "maximum_object_size = $m)", {"p": path, "m": _framing.MAX_RECORD_BYTES})
         except duckdb.Error as e:
             raise UnusableInputError(f"{src.path}: not a valid JSON array "
                                      f"({str(e).splitlines()[0][:200]})") from None
@@ -469,18 +784,25 @@ def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
             "CREATE OR REPLACE TEMP TABLE _lines_raw AS SELECT line FROM "
             "read_csv($p, header = false, delim = '\x1e', quote = '', escape = '', "
             "columns = {'line': 'VARCHAR'}, auto_detect = false, strict_mode = false, "
-            "max_line_size = $m, compression = $comp)",
-            {"p": path, "m": MAX_FIELD_BYTES,
-             "comp": "gzip" if (src.compressed and src.readable_path is None) else "none"})
+            "max_line_size = $m, compression = 'none', new_line = '\\n')",
+            {"p": path, "m": _framing.MAX_RECORD_BYTES + (1 << 20)})
     # numbered lines, blank ones skipped (a view: the text is not copied)
     base = _first_rowid(con, "_lines_raw")
     con.execute(f"CREATE OR REPLACE TEMP VIEW _lines AS SELECT rowid - {int(base)} + 1 AS _row, line "
                 f"FROM _lines_raw WHERE line IS NOT NULL AND trim(line) <> ''")
+    # lines cut before DuckDB read the file (over the size limit): rejected on their line
+    for c in src.cut_rows:
+        con.execute("INSERT INTO _stg_rej VALUES ($1, $2, $3, $4, $5)",
+                    [c.line, c.reason, c.raw, c.raw_bytes, c.raw_sha256])
+    if src.framing is not None and src.framing.nul:
+        con.execute("INSERT INTO _stg_rej SELECT _row, 'NUL byte in the record', line, strlen(line), "
+                    "sha256(line) FROM _lines WHERE contains(line, chr(0))")
     # one parse to sort out what is not a JSON object (try() turns a parse error into NULL)
     con.execute(
         "INSERT INTO _stg_rej SELECT _row, CASE WHEN t IS NULL THEN 'invalid JSON' "
         "ELSE 'not a JSON object' END, line, strlen(line), sha256(line) FROM (SELECT _row, "
-        "line, try(json_type(line)) AS t FROM _lines) WHERE t IS DISTINCT FROM 'OBJECT'")
+        "line, try(json_type(line)) AS t FROM _lines WHERE _row NOT IN (SELECT _row FROM _stg_rej)) "
+        "WHERE t IS DISTINCT FROM 'OBJECT'")
     good = "FROM _lines WHERE _row NOT IN (SELECT _row FROM _stg_rej)"
     # One parse for the key set and the records whose keys repeat (also differing only in case,
     # "email" and "EMAIL"): one of their values would be lost, so they are rejected.
@@ -601,7 +923,7 @@ def _stage_json_records(con: duckdb.DuckDBPyConnection, src: SourceFile, records
         con.execute("CREATE OR REPLACE TEMP TABLE _toplines AS SELECT line FROM read_csv($p, "
                     "header = false, delim = '\x1e', quote = '', escape = '', columns = "
                     "{'line': 'VARCHAR'}, auto_detect = false, strict_mode = false, "
-                    "max_line_size = $m)", {"p": path, "m": MAX_FIELD_BYTES})
+                    "max_line_size = $m)", {"p": path, "m": _framing.MAX_RECORD_BYTES})
         first = con.execute("SELECT line FROM _toplines WHERE trim(line) <> '' LIMIT 1").fetchone()
         lines_ok = bool(first) and con.execute("SELECT json_valid($1)", [first[0]]).fetchone()[0]
     try:
@@ -613,7 +935,7 @@ def _stage_json_records(con: duckdb.DuckDBPyConnection, src: SourceFile, records
             con.execute("INSERT INTO _top SELECT row_number() OVER (), CAST(json AS VARCHAR) FROM "
                         "read_json_objects($p, format = $f, maximum_object_size = $m)",
                         {"p": path, "f": "array" if head.startswith("[") else "unstructured",
-                         "m": MAX_FIELD_BYTES})
+                         "m": _framing.MAX_RECORD_BYTES})
     except duckdb.Error as e:
         raise UnusableInputError(f"{src.path}: not valid JSON ({str(e).splitlines()[0][:200]})"
                                  ) from None

@@ -132,8 +132,50 @@ def value_cases() -> dict[str, dict[str, bytes]]:
     }
 
 
+def framing_cases() -> dict[str, dict[str, bytes]]:
+    """Issue 12, records that vanished or whose counts did not reconcile: unclosed and stray
+    quotes, line ends, blank lines, BOMs and repeated headers of files joined together."""
+    rows = [f"c{i},Naam {i},n{i}@example.nl\n" for i in range(1, 1001)]
+    rows[244] = 'c245,"Retro lamp,r@example.nl\n'          # row 245 (line 246) opens a quote
+    items = ["order_item_id\torder_id\tdescription\tquantity\n"] + [
+        f"i{i}\to1\tLamp {i}\t1\n" for i in range(1, 7)]
+    items[3] = 'i3\to1\t"Retro lamp 40cm\t1\n'
+    return {
+        "unterminated_quote_1000": {"customers.csv": (
+            "customer_id,first_name,email\n" + "".join(rows)).encode()},
+        "tsv_stray_quote": {"order_items.tsv": "".join(items).encode()},
+        "stray_quotes_join_lines": {"customers.csv": (
+            b'customer_id,first_name,email\nc1,Jan,j@example.nl\nc2,"Piet,p@example.nl\n'
+            b'c3,Klaas,k@example.nl\nc4,Els",e@example.nl\nc5,Ann,a@example.nl\n')},
+        "text_after_closing_quote": {"customers.csv": (
+            b'customer_id,first_name,email\nc1,"Jan"sen,j@example.nl\nc2,"Piet"  ,p@example.nl\n'
+            b'c3,"Kla"  "as",k@example.nl\nc4,Els,"e@example.nl"x\n')},
+        "quotes_inside_unquoted": {"customers.csv": (
+            b'customer_id,first_name,notes\nc1,Jan,Tafel 5" breed\nc2,Piet,"zegt ""hoi"""\n'
+            b'c3,Klaas,  "spaties" ervoor\n')},
+        "mixed_line_endings": {"customers.csv": (
+            b"customer_id,first_name\r\nc1,Jan\nc2,Piet\r\nc3,Klaas\n\r\nc4,Els\r")},
+        "cr_only_line_endings": {"customers.csv": b"customer_id,first_name\rc1,Jan\rc2,Piet\r"},
+        "bare_cr_in_value": {"customers.csv": (
+            b"customer_id,first_name\nc1,Jan\rtje\nc2,Piet\nc3,\"Kla\ras\"\n")},
+        "excel_crlf_multiline": {"chat_messages.csv": (
+            b'message_id,body\r\nm1,"regel een\nregel twee"\r\nm2,kort\r\n')},
+        "trailing_delimiters": {"customers.csv": (
+            b"customer_id,first_name,\nc1,Jan,\nc2,Piet,,\nc3,Klaas,x\n")},
+        "one_column_blank_lines": {"customers.csv": b"customer_id\nc1\n\nc2\n\n"},
+        "leading_blank_lines": {"customers.csv": b"\n\r\ncustomer_id,first_name\nc1,Jan\n"},
+        "whitespace_only_line": {"customers.csv": b"customer_id,first_name\nc1,Jan\n   \nc2,Piet\n"},
+        "files_joined_together": {"customers.csv": (
+            b"\xef\xbb\xbfcustomer_id,first_name\nc1,Jan\nc2,Piet\n"
+            b"\xef\xbb\xbfcustomer_id,first_name\nc3,Klaas\ncustomer_id,first_name\nc4,Els\n")},
+        "jsonl_mixed_line_endings": {"chat_messages.jsonl": (
+            b'{"message_id": "m1"}\n{"message_id": "m2"}\r\n{"message_id":\r "m3"}\n'
+            b'{"message_id": "m4"}\r\n')},
+    }
+
+
 def all_cases() -> dict[str, dict[str, bytes]]:
-    return {**cases(), **crash_cases(), **value_cases()}
+    return {**cases(), **crash_cases(), **value_cases(), **framing_cases()}
 
 
 def build() -> None:
