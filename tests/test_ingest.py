@@ -471,8 +471,8 @@ def test_empty_primary_key_value_is_rejected(load_files):
 
 
 def test_wrong_column_counts_are_rejected_with_row_numbers(load_files):
-    text = ('customer_id,first_name,email\n'
-            'c1,"Jan\nmulti",a@example.nl\n'      # row 1 spans two lines
+    text = ('customer_id,notes,email\n'
+            'c1,"Jan\nmulti",a@example.nl\n'      # row 1 spans two lines (free text may)
             'c2,Piet\n'                             # row 2: too few
             'c3,Klaas,k@example.nl,extra\n'         # row 3: too many
             'c4,Els,e@example.nl\n')

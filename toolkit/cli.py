@@ -108,6 +108,10 @@ def load(
                                  as_of=as_of)
     except PrivauditError as e:
         fail(e)
+    except KeyboardInterrupt as e:      # Ctrl-C or SIGTERM: the load rolled back
+        word, code = _stopped(e)
+        err.print(Text(f"{word}; the database is unchanged"))
+        raise typer.Exit(code)
     t = Table(title=escape(f"Loaded {export_dir} into {db}"), title_justify="left")
     for col in ("table", "file", "format", "encoding", "read", "loaded", "rejected", "notes"):
         t.add_column(col, justify="right" if col in ("read", "loaded", "rejected") else "left")
@@ -655,6 +659,22 @@ def remediate(
         err.print("error: the re-audit does not prove the remediation (see before_after.csv)",
                   markup=False)
     raise typer.Exit(result.exit_code)
+def _on_signal(signum, frame) -> None:
+    # SIGTERM is raised like Ctrl-C, so that transactions roll back and temporary files go
+    import signal
+
+    from .exceptions import Terminated
+    Terminated.signal = signum
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _stopped(e: KeyboardInterrupt) -> tuple[str, int]:
+    import signal
+
+    from .exceptions import Terminated
+    if isinstance(e, Terminated) or Terminated.signal == signal.SIGTERM:
+        return "terminated", 143
+    return "interrupted", 130
 
 
 def main() -> None:
@@ -662,19 +682,24 @@ def main() -> None:
     # package rfc3987-syntax on import: about 1.3 s of CPU for an IRI format check that nothing
     # in this command uses. This process is ours, so it goes without (docs/benchmarks.md).
     sys.modules.setdefault("rfc3987_syntax", None)
+    import signal
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     try:
         app()
     except PrivauditError as e:  # raised outside a command's own handling
         err.print(Text(f"error: {e}"), soft_wrap=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        err.print(Text("interrupted"))
-        sys.exit(130)
+    except KeyboardInterrupt as e:
+        word, code = _stopped(e)
+        err.print(Text(word))
+        sys.exit(code)
     except Exception as e:
         if os.environ.get("PRIVAUDIT_DEBUG"):
             raise
-        if isinstance(e, OSError) and e.filename:  # a path that cannot be used: named, one line
-            err.print(Text(f"error: {e.filename}: {e.strerror or type(e).__name__}"), soft_wrap=True)
+        if isinstance(e, OSError):  # a path that cannot be used, a full disk: one line
+            where = f"{e.filename}: " if e.filename else ""
+            err.print(Text(f"error: {where}{e.strerror or type(e).__name__}"), soft_wrap=True)
             sys.exit(2)
         # a bug: one line, the traceback only on request
         first = str(e).splitlines()[0] if str(e) else ""

@@ -23,3 +23,21 @@ class PolicyError(PrivauditError):
 
 class UsageError(PrivauditError, ValueError):
     """An argument out of its range (the message names the option and what is allowed)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process received SIGTERM: raised like Ctrl-C so that every clean-up runs. The CLI
+    installs the handlers of SIGINT and SIGTERM, which also set ``signal``: DuckDB reports the
+    exception as an interrupted query, or may drop it when the query had just ended, so long
+    work checks :func:`check_stop` between steps."""
+
+    signal: int | None = None
+
+
+def check_stop() -> None:
+    """Raise the pending interrupt (Ctrl-C or SIGTERM) that DuckDB may have swallowed."""
+    import signal
+    if Terminated.signal == signal.SIGTERM:
+        raise Terminated()
+    if Terminated.signal is not None:
+        raise KeyboardInterrupt()

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from . import __version__, schema
-from .exceptions import PrivauditError, UnusableInputError
+from .exceptions import PrivauditError, UnusableInputError, check_stop
 from .mapping import (DEFAULT_EARLIEST, ColumnSpec, Mapping, TableMapping, TimestampWindow, matches,
                       read_mapping)
 from .readers import (SourceFile, Staged, check_unchanged, discover, drop_raw, drop_stage, inspect,
@@ -687,6 +687,8 @@ def _fold_condition(t: schema.Table, present: list[schema.Column], extras: list[
     return " AND ".join(f"({c})" for c in conds) or "true"
 
 
+WIDE_EXTRAS = 64          # more extra columns than this: read from the staged text at insert
+
 SINGLE_LINE_PII = (schema.NAME, schema.EMAIL, schema.PHONE, schema.IP, schema.CARD, schema.IBAN,
                    schema.IDENT, schema.CREDENTIAL)
 
@@ -753,7 +755,7 @@ def _typed_select(staged: Staged, t: schema.Table, tm: TableMapping, res: _Resol
     if staged.repeat_header and scols:
         # the header again as a record (files joined together): not a record of data
         same = " AND ".join(f"lower(trim({sc})) = {p(name.strip().lower())}"
-                            for sc, name in zip(scols, staged.repeat_header))
+                            for sc, name in list(zip(scols, staged.repeat_header))[:8])
         checks.append(f"CASE WHEN {same} THEN 'repeated header row (files joined together?)' END")
     if staged.check_bom and scols:
         checks.append("CASE WHEN " + " OR ".join(f"contains({sc}, chr(65279))" for sc in scols)
@@ -806,7 +808,11 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
     res = _resolve_columns(src, staged, t, tm, p)
     resolved, extras, dropped = res.resolved, res.extras, res.dropped
     present = [c for c in t.columns if c.name in resolved]
-    select, naive_flags, amb_flags = _typed_select(staged, t, tm, res, extras, window, tz, p)
+    # A wide file's extra columns are not copied into _typed: the insert reads them from the
+    # staged text (one copy of a 5,000-column file fits the memory limit, two do not)
+    wide = len(extras) > WIDE_EXTRAS and not tm.fold_repeats
+    select, naive_flags, amb_flags = _typed_select(staged, t, tm, res, [] if wide else extras,
+                                                   window, tz, p)
     pk = t.primary_key
     # The typed copy keeps only typed values, error lists and flags: raw text stays in _stg and
     # is read back for the rejected rows alone.
@@ -859,7 +865,8 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
         con.execute(f"INSERT INTO _stg_rej SELECT _row, reason, raw, strlen(raw), sha256(raw) "
                     f"FROM (SELECT t._row, {reason} AS reason, {raw_expr} AS raw FROM _typed t "
                     f"JOIN _stg s USING (_row) WHERE {rejected_where})", names.values)
-    drop_raw(con)
+    if not wide:
+        drop_raw(con)
     ok = f"{ok} AND NOT {folded}"
     cols = [c.name for c in present] + [name for name, _ in extras]
     if append:
@@ -881,7 +888,14 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
         con.execute("DELETE FROM rejected_rows WHERE table_name = $1", [t.name])
     collist = ", ".join(f'"{c}"' for c in cols)
     # _typed is in row order already (every staging table is built in it)
-    con.execute(f'INSERT INTO "{t.name}" ({collist}) SELECT {collist} FROM _typed t WHERE {ok}')
+    if wide:
+        typed_cols = ", ".join(f't."{c.name}"' for c in present)
+        extra_cols = ", ".join(f's.{scol}' for _, scol in extras)
+        con.execute(f'INSERT INTO "{t.name}" ({collist}) SELECT {typed_cols}, {extra_cols} '
+                    f'FROM _typed t JOIN _stg s USING (_row) WHERE {ok} ORDER BY t._row')
+        drop_raw(con)
+    else:
+        con.execute(f'INSERT INTO "{t.name}" ({collist}) SELECT {collist} FROM _typed t WHERE {ok}')
     con.execute("INSERT INTO rejected_rows (table_name, file, row_number, reason, raw, raw_bytes, "
                 "raw_sha256) SELECT $1, $2, _row, reason, raw, raw_bytes, raw_sha256 FROM _stg_rej "
                 "ORDER BY _row", [t.name, src.name])
@@ -957,18 +971,49 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
         rows_skipped=int(sum(skipped.values())))
 
 
+def database_path(db: str | Path) -> Path:
+    """The audit database's path: a file (``:memory:`` would be lost when the command ends)."""
+    text = str(db)
+    if not text.strip() or text.strip().startswith(":memory:"):
+        raise UnusableInputError(f"--db {text!r}: the audit database must be a file (an in-memory "
+                                 f"database is gone when the command ends)")
+    return Path(db)
+
+
+def check_database_file(db: Path) -> None:
+    """Refuse a path that is not a DuckDB database before anything opens or changes it (an
+    export CSV given as ``--db`` keeps its content and its mode)."""
+    if db.is_dir():
+        raise UnusableInputError(f"{db}: a folder, not a database file")
+    if not db.exists():
+        return
+    try:
+        with open(db, "rb") as f:
+            head = f.read(12)
+    except OSError as e:
+        raise UnusableInputError(f"{db}: cannot read the database ({e.strerror})") from None
+    if len(head) < 12 or head[8:12] != b"DUCK":
+        raise UnusableInputError(f"{db}: not a DuckDB database (left as it is; give --db a new "
+                                 f"file name or a database made by 'privaudit load')")
+
+
 def connect(db: str | Path, read_only: bool = False, timezone: str = DEFAULT_TIMEZONE
             ) -> duckdb.DuckDBPyConnection:
-    """Open the audit database (created readable by its owner only) with the civil time zone set."""
-    db = Path(db)
+    """Open the audit database (created readable by its owner only) with the civil time zone set.
+
+    The one place that opens a database: a path that is not a DuckDB file is refused untouched."""
+    db = database_path(db)
     if read_only and not db.exists():
         raise UnusableInputError(f"{db}: database not found (run 'privaudit load' first)")
-    db.parent.mkdir(parents=True, exist_ok=True)
+    check_database_file(db)
     old = os.umask(0o077)
     try:
+        db.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(db), read_only=read_only)
     except duckdb.Error as e:
         raise UnusableInputError(f"{db}: cannot open database ({str(e).splitlines()[0]})") from None
+    except OSError as e:
+        raise UnusableInputError(f"{e.filename or db}: {e.strerror}") from None
     finally:
         os.umask(old)
     if not read_only:
@@ -977,6 +1022,92 @@ def connect(db: str | Path, read_only: bool = False, timezone: str = DEFAULT_TIM
     con.execute(f"SET TimeZone = '{_tz_name(timezone)}'")
     con.execute(f"SET memory_limit = '{memory_limit()}'")
     return con
+
+
+class _Target:
+    """Where a load writes: the one place of create-then-rename.
+
+    An existing database is changed in one transaction. A new one is created under a temporary
+    name in the same folder (``.audit.duckdb.loading-<pid>-<id>``) and renamed into place when
+    the load commits: an interrupted, failed or killed first load leaves no database that a later
+    gate could pass. Leftovers of killed loads (their process gone) are removed first."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.existed = db.exists()
+        _remove_leftovers(db)
+        self.path = db if self.existed else db.parent / (
+            f".{db.name}.loading-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+    def open(self, timezone: str) -> duckdb.DuckDBPyConnection:
+        return connect(self.path, timezone=timezone)
+
+    def commit(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("COMMIT")
+        if not self.existed:
+            con.execute("CHECKPOINT")
+        con.close()
+        if not self.existed:
+            wal = Path(f"{self.path}.wal")
+            if wal.exists():
+                os.replace(wal, f"{self.db}.wal")
+            os.replace(self.path, self.db)
+            _fsync_dir(self.db.parent)
+
+    def abandon(self, con: duckdb.DuckDBPyConnection | None) -> None:
+        if con is not None:
+            try:
+                con.execute("ROLLBACK")
+            except (duckdb.Error, RuntimeError):
+                pass
+            con.close()
+        if not self.existed:   # leave no database behind
+            for leftover in (self.path, Path(f"{self.path}.wal")):
+                leftover.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_leftovers(db: Path) -> None:
+    """Temporary databases and folders of loads that were killed (SIGKILL cannot be caught)."""
+    if not db.parent.is_dir():
+        return
+    for p in list(db.parent.glob(f".{db.name}.loading-*")) + list(
+            db.parent.glob(".privaudit-load-*")):
+        m = re.search(r"(?:loading|load)-(\d+)-", p.name)
+        if m and not _pid_alive(int(m.group(1))):
+            if p.is_dir():
+                import shutil
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _interrupted(e: BaseException) -> bool:
+    """DuckDB turns Ctrl-C (and the SIGTERM handler's exception) into 'Query interrupted'."""
+    return isinstance(e, getattr(duckdb, "InterruptException", ())) or (
+        isinstance(e, RuntimeError) and "interrupted" in str(e).lower())
 
 
 def memory_limit() -> str:
@@ -1043,15 +1174,26 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
     load_id = uuid.uuid4().hex[:12]
     now_utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results: list[FileResult] = []
-    with tempfile.TemporaryDirectory(prefix="privaudit-load-") as tmp:
-        # First look at every file (checksums, encodings, headers), before touching the database.
+    db = database_path(db)
+    check_database_file(db)
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        target = _Target(db)
+        # private copies (inflated, transcoded, repaired files) go next to the database, on
+        # its disk, not into a /tmp that may live in memory
+        work = tempfile.TemporaryDirectory(prefix=f".privaudit-load-{os.getpid()}-", dir=db.parent)
+    except OSError as e:
+        raise UnusableInputError(f"{e.filename or db.parent}: {e.strerror}") from None
+    with work as tmp:
+        # First look at every file (checksums, encodings, records), before touching the database.
         for i, src in enumerate(sources, 1):
             say(f"[{i}/{len(sources)}] checking {src.name}")
             tm = mp.for_table(src.table)
             inspect(src, Path(tmp), tm.encoding, tm.delimiter)
-        existed = Path(db).exists()
-        con = connect(db, timezone=timezone)
+            check_stop()
+        con = None
         try:
+            con = target.open(timezone)
             con.execute("BEGIN TRANSACTION")
             for ddl in META_DDL:
                 con.execute(ddl)
@@ -1066,17 +1208,23 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
                                              window=window_for(mp, src.table, as_of_day),
                                              tz=timezone))
                 except duckdb.Error as e:
+                    if _interrupted(e):
+                        raise
                     raise UnusableInputError(f"{src.path}: {str(e).splitlines()[0][:300]}") from None
                 filled.add(src.table)
+                check_stop()
             try:
                 _link_tables(con, mp, results)
             except duckdb.Error as e:
+                if _interrupted(e):
+                    raise
                 raise UnusableInputError(f"linking by e-mail: {str(e).splitlines()[0][:300]}"
                                          ) from None
             mapping_name = str(mapping) if isinstance(mapping, (str, Path)) else None
             for r in results:
-                assert r.reconciles, (f"{r.file}: read {r.rows_read} != loaded + rejected + "
-                                      f"skipped")
+                if not r.reconciles:
+                    raise PrivauditError(f"{r.file}: read {r.rows_read} is not loaded + rejected + "
+                                         f"skipped; nothing was changed (please report this)")
                 con.execute(
                     "INSERT INTO load_log VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8, $9, $10, "
                     "$11, $12, $13, $14, $15, $16, $17)",
@@ -1095,19 +1243,16 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
                             "$4, 'absent', $5, $6)",
                             [load_id, str(export_dir.resolve()), mapping_name, tname,
                              json.dumps({"absent": f"no file matched {looked}"}), __version__])
-            con.execute("COMMIT")
-        except BaseException:
-            try:
-                con.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
-            con.close()
-            if not existed:   # leave no empty database behind
-                for leftover in (Path(db), Path(f"{db}.wal")):
-                    leftover.unlink(missing_ok=True)
+            check_stop()
+            target.commit(con)
+        except BaseException as e:
+            target.abandon(con)
+            if _interrupted(e) and not isinstance(e, KeyboardInterrupt):
+                raise KeyboardInterrupt() from None
+            if isinstance(e, OSError):
+                raise UnusableInputError(f"{e.filename or db}: {e.strerror or e}") from None
             raise
-        con.close()
-    return LoadResult(Path(db), load_id, results, skipped, time.perf_counter() - started, absent)
+    return LoadResult(db, load_id, results, skipped, time.perf_counter() - started, absent)
 
 
 def _suggest_mapping(export_dir: Path) -> str:

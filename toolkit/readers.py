@@ -29,7 +29,7 @@ import duckdb
 import numpy as np
 
 from . import schema
-from .exceptions import MappingError, PrivauditError, UnusableInputError
+from .exceptions import MappingError, PrivauditError, UnusableInputError, check_stop
 from . import framing as _framing
 from .framing import (RAW_KEEP, CsvFramer, CutRow, Framing, LineFramer, detect_delimiter,
                       read_line_at, read_span, sanitize)
@@ -392,6 +392,7 @@ def _inspect(src: SourceFile, tmpdir: Path, forced_encoding: str | None,
                 # the framing of the bytes as they are: useless if they must be transcoded
                 sink = _Sink(plain, _new_framer(src) if check_utf8 else None)
             total += len(chunk)
+            check_stop()
             if valid:
                 try:
                     dec.decode(chunk)
