@@ -727,3 +727,108 @@ def test_a_quote_that_joins_lines_into_a_name_is_rejected(load_files):
         ("c3", "regel\nregel")]                                   # free text may span lines
     assert con.execute("SELECT reason FROM rejected_rows").fetchall() == [
         ("line break inside column first_name (a stray quote may have joined lines)",)]
+
+
+# ---------------------------------------------------------------- resources and faults
+
+def test_db_that_is_not_a_duckdb_file_is_refused_untouched(tmp_path):
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+    export = write_files(tmp_path / "x", {"customers.csv": "customer_id\nc1\n"})
+    victim = tmp_path / "customers_export.csv"
+    victim.write_text("customer_id\nc1\n")
+    victim.chmod(0o644)
+    for db, words in ((victim, "not a DuckDB database"), (tmp_path, "a folder"),
+                      (":memory:", "must be a file")):
+        with pytest.raises(UnusableInputError, match=words):
+            toolkit.load(export, db=db)
+        res = CliRunner().invoke(app, ["load", str(export), "--db", str(db)])
+        assert res.exit_code == 2 and "internal error" not in res.output
+        assert res.output.startswith("error:") and words in res.output
+    assert victim.read_text() == "customer_id\nc1\n"
+    assert stat.S_IMODE(os.stat(victim).st_mode) == 0o644
+
+
+def test_a_first_load_that_fails_leaves_nothing_behind(tmp_path, monkeypatch):
+    export = write_files(tmp_path / "x", {"customers.csv": "customer_id\nc1\n",
+                                          "visits.csv": "visit_id\nv1\n"})
+    real = ingest._load_one
+    calls = []
+
+    def failing(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt()
+        return real(*args, **kw)
+
+    monkeypatch.setattr(ingest, "_load_one", failing)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        toolkit.load(export, db=out / "a.duckdb")
+    assert sorted(p.name for p in out.iterdir()) == []        # no database, no temporary files
+
+
+def test_leftovers_of_a_killed_load_are_removed(tmp_path):
+    export = write_files(tmp_path / "x", {"customers.csv": "customer_id\nc1\n"})
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = 2 ** 22 + 12345                                      # no such process
+    (out / f".a.duckdb.loading-{dead}-abcd1234").write_bytes(b"half a database")
+    (out / f".privaudit-load-{dead}-xyz").mkdir()
+    mine = out / f".a.duckdb.loading-{os.getpid()}-ffff0000"   # a live load's: kept
+    mine.write_bytes(b"")
+    toolkit.load(export, db=out / "a.duckdb")
+    assert sorted(p.name for p in out.iterdir()) == [mine.name, "a.duckdb"]
+
+
+def test_ctrl_c_in_the_cli_rolls_back_with_exit_130(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+    export = write_files(tmp_path / "x", {"customers.csv": "customer_id\nc1\n"})
+
+    def interrupted(*a, **kw):
+        raise RuntimeError("Query interrupted")     # what DuckDB makes of Ctrl-C
+
+    monkeypatch.setattr(ingest, "_link_tables", interrupted)
+    res = CliRunner().invoke(app, ["load", str(export), "--db", str(tmp_path / "a.duckdb")])
+    assert res.exit_code == 130
+    assert res.output.strip() == "interrupted; the database is unchanged"
+    assert list(tmp_path.glob("*.duckdb*")) == [] and list(tmp_path.glob(".*")) == []
+
+
+@pytest.mark.parametrize("sig,code,word", [("SIGTERM", 143, "terminated"),
+                                          ("SIGINT", 130, "interrupted")])
+def test_a_signal_during_the_load_leaves_the_database_unchanged(tmp_path, sig, code, word):
+    import signal
+    import subprocess
+    import sys
+    import time
+    export = tmp_path / "x"
+    export.mkdir()
+    with open(export / "visits.csv", "w") as f:                # big enough to be caught loading
+        f.write("visit_id,started_at,ip_address\n")
+        f.writelines(f"v{i},2024-01-01T10:00:00Z,10.0.{i % 250}.1\n" for i in range(1_500_000))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "toolkit", "load", str(export), "--db",
+                             str(out / "a.duckdb")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob(".a.duckdb.loading-*")):
+        time.sleep(0.05)                                       # wait for the DuckDB phase
+    proc.send_signal(getattr(signal, sig))
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == code, output
+    assert output.strip().splitlines()[-1] == f"{word}; the database is unchanged"
+    assert list(out.iterdir()) == []
+
+
+def test_a_very_wide_file_loads_within_the_memory_limit(load_files):
+    cols = [f"attr_{i}" for i in range(300)]
+    text = "customer_id," + ",".join(cols) + "\n" + "".join(
+        f"c{r}," + ",".join(str(r * 1000 + i) for i in range(300)) + "\n" for r in range(50))
+    result, con = load_files({"customers.csv": text})
+    assert result.files[0].rows_loaded == 50
+    assert con.execute("SELECT customer_id, attr_0, attr_299 FROM customers WHERE customer_id = "
+                       "'c7'").fetchone() == ("c7", "7000", "7299")
