@@ -65,6 +65,7 @@ LOADS = {
         (2, "invalid value in column ip_address (an object or array, not one value)"),
         (3, "invalid text in column user_agent (binary data, not UTF-8)")]),
     "json_empty_key": ("customers", 2, []),
+    "jsonl_no_valid_record": ("customers", 0, [(1, "invalid JSON"), (2, "invalid JSON")]),
     # issue 12, values that were silently wrong
     "two_digit_years": ("orders", 1, [(1, "invalid timestamp in column placed_at"),
                                       (3, "invalid timestamp in column placed_at")]),

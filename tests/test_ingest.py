@@ -674,6 +674,25 @@ def test_a_json_line_over_the_size_limit_is_rejected_and_the_rest_loads(load_fil
         (2, len(big))]
 
 
+def test_json_lines_the_reader_counts_differently_are_refused(tmp_path, monkeypatch):
+    # the byte pass's count of lines is the independent one: a reader that finds another number
+    # (here: a byte pass made to count one line more) refuses the file rather than lose a line
+    from toolkit import framing
+    export = write_files(tmp_path / "x", {"chat_messages.jsonl": '{"message_id": "m1"}\n'
+                                                                 '{"message_id": "m2"}\n'})
+    real = framing.LineFramer.finish
+
+    def one_more(self):
+        f = real(self)
+        f.records += 1
+        return f
+
+    monkeypatch.setattr(framing.LineFramer, "finish", one_more)
+    with pytest.raises(UnusableInputError, match="found 2 where the file has 3"):
+        toolkit.load(export, db=tmp_path / "a.duckdb")
+    assert not (tmp_path / "a.duckdb").exists()
+
+
 def test_a_nul_byte_rejects_its_record_only(load_files):
     rows = "".join(f"c{i},Naam {i}\n" for i in range(3000))        # the NUL is past the head
     result, con = load_files({"customers.csv": "customer_id,first_name\n" + rows

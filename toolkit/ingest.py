@@ -881,7 +881,8 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
                 con.execute(f'ALTER TABLE "{t.name}" ADD COLUMN "{name}" VARCHAR')
     else:
         con.execute(f'DROP TABLE IF EXISTS "{t.name}"')
-        ddl = schema.ddl(t, [c.name for c in present])
+        # a file with none of the table's columns still makes the table (its key column)
+        ddl = schema.ddl(t, [c.name for c in present] or ([] if extras else [t.primary_key]))
         if extras:   # one statement: an ALTER per extra column costs a table version each
             ddl = ddl[:-2] + "".join(f',\n  "{name}" VARCHAR' for name, _ in extras) + "\n)"
         con.execute(ddl)
@@ -894,7 +895,7 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
         con.execute(f'INSERT INTO "{t.name}" ({collist}) SELECT {typed_cols}, {extra_cols} '
                     f'FROM _typed t JOIN _stg s USING (_row) WHERE {ok} ORDER BY t._row')
         drop_raw(con)
-    else:
+    elif cols:     # (no column at all: every row lacks the key and is rejected)
         con.execute(f'INSERT INTO "{t.name}" ({collist}) SELECT {collist} FROM _typed t WHERE {ok}')
     con.execute("INSERT INTO rejected_rows (table_name, file, row_number, reason, raw, raw_bytes, "
                 "raw_sha256) SELECT $1, $2, _row, reason, raw, raw_bytes, raw_sha256 FROM _stg_rej "

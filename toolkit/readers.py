@@ -785,8 +785,14 @@ def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
             "CREATE OR REPLACE TEMP TABLE _lines_raw AS SELECT line FROM "
             "read_csv($p, header = false, delim = '\x1e', quote = '', escape = '', "
             "columns = {'line': 'VARCHAR'}, auto_detect = false, strict_mode = false, "
-            "max_line_size = $m, compression = 'none', new_line = '\\n')",
+            "max_line_size = $m, compression = 'none')",
             {"p": path, "m": _framing.MAX_RECORD_BYTES + (1 << 20)})
+    if not src.json_array and src.framing is not None:
+        # the reader's lines against the byte pass's count (DuckDB numbers them)
+        got = con.execute("SELECT count(*) FROM _lines_raw").fetchone()[0]
+        if got != src.framing.records:
+            raise UnusableInputError(f"{src.path}: cannot account for every line: DuckDB's reader "
+                                     f"found {got:,} where the file has {src.framing.records:,}")
     # numbered lines, blank ones skipped (a view: the text is not copied)
     base = _first_rowid(con, "_lines_raw")
     con.execute(f"CREATE OR REPLACE TEMP VIEW _lines AS SELECT rowid - {int(base)} + 1 AS _row, line "

@@ -106,6 +106,8 @@ def crash_cases() -> dict[str, dict[str, bytes]]:
         "json_empty_key": {"customers.jsonl": (
             b'{"customer_id": "c1", "": "x", "email": "a@example.nl"}\n'
             b'{"customer_id": "c2", "email": "b@example.nl"}\n')},
+        # no readable record at all: no column to make the table from but its key
+        "jsonl_no_valid_record": {"customers.jsonl": b'not json\n{"customer_id": \n'},
     }
 
 
