@@ -41,11 +41,11 @@ def assert_reconciles(result: LoadResult, db: Path) -> None:
                             [table]).fetchone()[0]
             assert r == sum(f.rows_rejected for f in files), (table, r)
             log = con.execute(
-                "SELECT file, rows_read, rows_loaded, rows_rejected, sha256 FROM load_log "
-                "WHERE load_id = $1 AND table_name = $2 AND format <> 'absent' ORDER BY ALL",
+                "SELECT file, rows_read, rows_loaded, rows_rejected, rows_skipped, sha256 FROM "
+                "load_log WHERE load_id = $1 AND table_name = $2 AND format <> 'absent' ORDER BY ALL",
                 [result.load_id, table]).fetchall()
-            assert log == sorted((f.file, f.rows_read, f.rows_loaded, f.rows_rejected, f.sha256)
-                                 for f in files)
+            assert log == sorted((f.file, f.rows_read, f.rows_loaded, f.rows_rejected,
+                                  f.rows_skipped, f.sha256) for f in files)
     finally:
         con.close()
 

@@ -591,6 +591,45 @@ def test_a_new_export_replaces_only_its_tables(tmp_path):
     con.close()
 
 
+SKIPPING = {"tables": {"customers": {"file": "klanten.csv", "only_rows": {"status": ["active"]},
+                                    "columns": {"customer_id": "id", "status": "status"}}}}
+
+
+def test_rows_skipped_is_logged_printed_and_added_to_older_databases(tmp_path):
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+    from toolkit.mapping import parse_mapping
+    export = write_files(tmp_path / "x", {"klanten.csv": "id,status\nc1,active\nc2,closed\n"
+                                                         "c3,active\nc4,closed\nc4,x\n"})
+    db = tmp_path / "a.duckdb"
+    toolkit.load(write_files(tmp_path / "y", {"visits.csv": "visit_id\nv1\n"}), db=db)
+    con = duckdb.connect(str(db))
+    con.execute("ALTER TABLE load_log DROP COLUMN rows_skipped")     # a database made before it
+    con.close()
+    r = toolkit.load(export, db=db, mapping=parse_mapping(SKIPPING))
+    assert_reconciles(r, db)
+    f = r.files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected, f.rows_skipped) == (5, 2, 0, 3)
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT table_name, rows_read, rows_loaded, rows_rejected, rows_skipped "
+                       "FROM load_log WHERE table_name IS NOT NULL ORDER BY loaded_at, 1"
+                       ).fetchall() == [("visits", 1, 1, 0, None), ("customers", 5, 2, 0, 3)]
+    con.close()
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(json.dumps(SKIPPING))                      # JSON is YAML
+    res = CliRunner().invoke(app, ["load", str(export), "--db", str(db), "--mapping", str(mapping)],
+                             env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    header = next(ln for ln in res.output.splitlines() if "rejected" in ln and "table" in ln)
+    assert header.split()[1::2][:9] == ["table", "file", "format", "encoding", "read", "loaded",
+                                        "rejected", "skipped", "notes"]
+    row = next(ln for ln in res.output.splitlines() if "klanten.csv" in ln)
+    assert [c.strip() for c in row.split("│")[5:9]] == ["5", "2", "0", "3"]
+    assert "skipped: status is not 'active'" in row
+    assert "3 skipped by the mapping" in res.output
+
+
 def test_a_failure_after_the_first_table_leaves_the_database_as_it_was(tmp_path, monkeypatch):
     db = tmp_path / "a.duckdb"
     toolkit.load(write_files(tmp_path / "x", MIXED), db=db)

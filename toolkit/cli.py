@@ -113,8 +113,9 @@ def load(
         err.print(Text(f"{word}; the database is unchanged"))
         raise typer.Exit(code)
     t = Table(title=escape(f"Loaded {export_dir} into {db}"), title_justify="left")
-    for col in ("table", "file", "format", "encoding", "read", "loaded", "rejected", "notes"):
-        t.add_column(col, justify="right" if col in ("read", "loaded", "rejected") else "left")
+    counts = ("read", "loaded", "rejected", "skipped")
+    for col in ("table", "file", "format", "encoding") + counts + ("notes",):
+        t.add_column(col, justify="right" if col in counts else "left")
     for f in result.files:
         notes = []
         if f.naive_timestamps:
@@ -126,8 +127,7 @@ def load(
         if f.notes.get("missing_columns"):
             notes.append(f"{len(f.notes['missing_columns'])} columns absent")
         if f.rows_skipped:
-            notes.append(f"{f.rows_skipped:,} rows skipped ("
-                         + "; ".join(f.notes.get("skipped_rows", {})) + ")")
+            notes.append("skipped: " + "; ".join(f.notes.get("skipped_rows", {})))
         for col, link in f.notes.get("links", {}).items():
             notes.append(f"{col}: {link.get('linked', 0):,} linked by e-mail")
         if f.notes.get("ambiguous_local_times"):
@@ -139,7 +139,7 @@ def load(
                          f"{q['lines_rejected']:,} lines rejected")
         t.add_row(escape(f.table), escape(f.file), f.format, f.encoding, f"{f.rows_read:,}",
                   f"{f.rows_loaded:,}", f"[red]{f.rows_rejected:,}[/]" if f.rows_rejected else "0",
-                  escape("; ".join(notes)))
+                  f"{f.rows_skipped:,}", escape("; ".join(notes)))
     out.print(t)
     if result.skipped:
         out.print(f"skipped (not a table file): {', '.join(result.skipped)}")
@@ -659,6 +659,8 @@ def remediate(
         err.print("error: the re-audit does not prove the remediation (see before_after.csv)",
                   markup=False)
     raise typer.Exit(result.exit_code)
+
+
 def _on_signal(signum, frame) -> None:
     # SIGTERM is raised like Ctrl-C, so that transactions roll back and temporary files go
     import signal

@@ -3,9 +3,10 @@
 ``load(export_dir, db)`` finds each table's file (:mod:`toolkit.readers`), stages it as text, types
 every column by the canonical schema (:mod:`toolkit.schema`), and writes the canonical table.
 A record that cannot be read or typed, lacks its primary key, or repeats one, goes to
-``rejected_rows`` with its row number, the reason and the raw record; ``load_log`` keeps per file
-``rows_read = rows_loaded + rows_rejected``, the file's sha256, and data-quality counts (naive
-timestamps for DQ-001, future timestamps, unknown code values).
+``rejected_rows`` with its row number, the reason and the raw record; a row a mapping leaves out
+on purpose is skipped, counted with its reason. ``load_log`` keeps per file
+``rows_read = rows_loaded + rows_rejected + rows_skipped``, the file's sha256, and data-quality
+counts (naive timestamps for DQ-001, future timestamps, unknown code values).
 
 The load is one transaction: it either replaces every table of the export or leaves the database
 as it was. Loading the same files twice gives the same tables.
@@ -61,6 +62,9 @@ META_DDL = (
     # the length and sha256 of the whole raw record (raw keeps at most 64 KiB of a longer one)
     "ALTER TABLE rejected_rows ADD COLUMN IF NOT EXISTS raw_bytes BIGINT",
     "ALTER TABLE rejected_rows ADD COLUMN IF NOT EXISTS raw_sha256 VARCHAR",
+    # rows a mapping leaves out on purpose (rows_read = rows_loaded + rows_rejected + rows_skipped);
+    # added to databases made before it
+    "ALTER TABLE load_log ADD COLUMN IF NOT EXISTS rows_skipped BIGINT",
 )
 
 
@@ -1227,11 +1231,14 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
                     raise PrivauditError(f"{r.file}: read {r.rows_read} is not loaded + rejected + "
                                          f"skipped; nothing was changed (please report this)")
                 con.execute(
-                    "INSERT INTO load_log VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-                    "$11, $12, $13, $14, $15, $16, $17)",
+                    "INSERT INTO load_log (load_id, loaded_at, export_dir, mapping, table_name, "
+                    "file, sha256, bytes, format, encoding, delimiter, rows_read, rows_loaded, "
+                    "rows_rejected, rows_skipped, naive_timestamps, future_timestamps, notes, "
+                    "toolkit_version) VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                    "$11, $12, $13, $14, $15, $16, $17, $18)",
                     [load_id, str(export_dir.resolve()), mapping_name, r.table, r.file, r.sha256,
                      r.bytes, r.format, r.encoding, r.delimiter, r.rows_read, r.rows_loaded,
-                     r.rows_rejected, r.naive_timestamps, r.future_timestamps,
+                     r.rows_rejected, r.rows_skipped, r.naive_timestamps, r.future_timestamps,
                      json.dumps(r.notes, sort_keys=True), __version__])
             for name in skipped:
                 con.execute("INSERT INTO load_log (load_id, loaded_at, export_dir, file, format, "

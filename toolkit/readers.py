@@ -791,7 +791,7 @@ def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
         # the reader's lines against the byte pass's count (DuckDB numbers them)
         got = con.execute("SELECT count(*) FROM _lines_raw").fetchone()[0]
         if got != src.framing.records:
-            raise UnusableInputError(f"{src.path}: cannot account for every line: DuckDB's reader "
+            raise UnusableInputError(f"{src.path}: cannot account for every record: DuckDB's reader "
                                      f"found {got:,} where the file has {src.framing.records:,}")
     # numbered lines, blank ones skipped (a view: the text is not copied)
     base = _first_rowid(con, "_lines_raw")
