@@ -86,6 +86,8 @@ LOADS = {
         (1, "duplicate key in the JSON object (one of its values would be lost)"),
         (2, "duplicate key in the JSON object (one of its values would be lost)"),
         (3, "invalid value in column email (an object or array, not one value)")]),
+    "json_long_numbers": ("orders", 4, [
+        (2, "invalid number in column total_incl_vat (more decimals than the column holds)")]),
     # issue 12, records that vanished: every line is a record loaded or rejected on its own
     "unterminated_quote_1000": ("customers", 244, [
         (245, "unreadable record: a quote in it is never closed")] + [
@@ -153,6 +155,10 @@ VALUES = {
                                                    ("v3", "2024-03-31 01:30")]),
     "two_digit_years": ("SELECT order_id, strftime(placed_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M') "
                         "FROM orders", [("o2", "2019-05-07 09:10")]),
+    "json_long_numbers": ("SELECT order_id, total_incl_vat, big, f FROM orders ORDER BY 1", [
+        ("o1", Decimal("99999999999999.99"), None, None), ("o3", Decimal("100.00"), None, None),
+        ("o4", Decimal("1234567890123456.78"), None, None),
+        ("o5", Decimal("12.50"), "123456789012345678901234", "1.0000000000000000001")]),
     "json_case_duplicate_keys": ("SELECT customer_id, email, notes FROM customers", [
         ("c4", "d@example.nl", "{not an object}")]),
 }

@@ -843,10 +843,69 @@ def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
                     params)
     else:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS SELECT _row {good} ORDER BY _row")
+    _exact_json_numbers(con, keys)
     nested = _flag_nested_json(con, keys)
     rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
     rejected = con.execute("SELECT count(*) FROM _stg_rej").fetchone()[0]
     return Staged(keys, rows, rejected, raw_lines=True, notes=notes, nested=nested)
+
+
+class _NumberText(str):
+    """A JSON number with a fraction or an exponent, as written in the file."""
+
+
+def _rounded(text: str) -> bool:
+    """Whether the double nearest to the number ``text`` is another number (its shortest
+    text, which DuckDB stages, differs in value: ``1e2`` is 100.0 exactly, ``0.10000000000000001``
+    is not 0.1)."""
+    from decimal import Decimal, InvalidOperation
+    try:
+        return Decimal(repr(float(text))) != Decimal(text)
+    except (InvalidOperation, ValueError, OverflowError):
+        return True
+
+
+# a number token of 16 or more characters: the only ones a double may not hold exactly
+_LONG_NUMBER = "[0-9][0-9.eE+-]{15,}"
+
+
+def _exact_json_numbers(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
+    """Give JSON numbers their text as written. DuckDB reads a JSON number with a fraction or
+    an exponent as a double: ``99999999999999.99`` would be staged as ``99999999999999.98`` and
+    ``0.10000000000000001`` as ``0.1``. A double holds every number of up to 15 significant
+    digits, so only lines with a longer number-like token (a cheap test in SQL, usually none) are
+    parsed again here; a number the double does not hold gets its written text (typed then like
+    any other: exactly, or rejected)."""
+    if not keys:
+        return
+    index = {k: i for i, k in enumerate(keys)}
+    fixes: list[tuple[int, int, str]] = []
+    cur = con.execute("SELECT l._row, l.line FROM _lines l JOIN _stg s USING (_row) WHERE "
+                      f"regexp_matches(l.line, '{_LONG_NUMBER}') ORDER BY l._row")
+    while batch := cur.fetchmany(2048):
+        for row, line in batch:
+            try:
+                rec = json.loads(line, parse_float=_NumberText)
+            except ValueError:
+                continue
+            if not isinstance(rec, dict):
+                continue
+            for k, v in rec.items():
+                # (integers DuckDB keeps exactly, however long)
+                if isinstance(v, _NumberText) and k in index and _rounded(v):
+                    fixes.append((row, index[k], str(v)))
+    if not fixes:
+        return
+    import pyarrow as pa
+    con.register("_numtext", pa.table({"r": [f[0] for f in fixes], "i": [f[1] for f in fixes],
+                                       "t": [f[2] for f in fixes]}))
+    try:
+        for i in sorted({f[1] for f in fixes}):
+            # only where the staged text is another number (a double's rounding)
+            con.execute(f"UPDATE _stg SET s{i} = n.t FROM _numtext n WHERE n.r = _stg._row AND "
+                        f"n.i = {i} AND _stg.s{i} IS DISTINCT FROM n.t")
+    finally:
+        con.unregister("_numtext")
 
 
 def _json_path(key: str) -> str:

@@ -131,6 +131,14 @@ def value_cases() -> dict[str, dict[str, bytes]]:
             b'{"customer_id": "c2", "email": "a@example.nl", "email": "b@example.nl"}\n'
             b'{"customer_id": "c3", "email": {"address": "c@example.nl"}}\n'
             b'{"customer_id": "c4", "email": "d@example.nl", "notes": "{not an object}"}\n')},
+        # JSON numbers a double does not hold (DuckDB reads fractions as doubles): exact or rejected
+        "json_long_numbers": {"orders.jsonl": (
+            b'{"order_id": "o1", "total_incl_vat": 99999999999999.99}\n'
+            b'{"order_id": "o2", "total_incl_vat": 0.10000000000000001}\n'
+            b'{"order_id": "o3", "total_incl_vat": 1e2, "note": "4111111111111111"}\n'
+            b'{"order_id": "o4", "total_incl_vat": 1234567890123456.78}\n'
+            b'{"order_id": "o5", "total_incl_vat": 12.50, "big": 123456789012345678901234, '
+            b'"f": 1.0000000000000000001}\n')},
     }
 
 
