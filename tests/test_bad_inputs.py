@@ -176,6 +176,8 @@ REFUSED = {
     "utf16": ("customers.csv", "UTF-16"),
     "duplicate_header": ("customers.csv", "more than once"),
     "two_files_one_table": ("two files for table customers", "customers.jsonl"),
+    "json_pretty_printed_document": ("customers.json", "one JSON document spread over several "
+                                                       "lines, not records"),
 }
 
 

@@ -787,6 +787,8 @@ def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
             "columns = {'line': 'VARCHAR'}, auto_detect = false, strict_mode = false, "
             "max_line_size = $m, compression = 'none')",
             {"p": path, "m": _framing.MAX_RECORD_BYTES + (1 << 20)})
+    if src.format == "json" and not src.json_array:
+        _refuse_pretty_printed(con, src, path)
     if not src.json_array and src.framing is not None:
         # the reader's lines against the byte pass's count (DuckDB numbers them)
         got = con.execute("SELECT count(*) FROM _lines_raw").fetchone()[0]
@@ -848,6 +850,25 @@ def _stage_json(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
     rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
     rejected = con.execute("SELECT count(*) FROM _stg_rej").fetchone()[0]
     return Staged(keys, rows, rejected, raw_lines=True, notes=notes, nested=nested)
+
+
+def _refuse_pretty_printed(con: duckdb.DuckDBPyConnection, src: SourceFile, path: str) -> None:
+    """A .json file that is neither an array nor one object per line, but one JSON document over
+    several lines (``{"customers": [...]}``, pretty-printed): its lines are no records, so it is
+    refused with one line instead of every line being rejected as invalid JSON."""
+    first = con.execute("SELECT line FROM _lines_raw WHERE trim(line) <> '' LIMIT 1").fetchone()
+    if not first or con.execute("SELECT json_valid($1)", [first[0]]).fetchone()[0]:
+        return
+    try:
+        docs = con.execute("SELECT count(*) FROM read_json_objects($p, format = 'unstructured', "
+                           "maximum_object_size = $m)",
+                           {"p": path, "m": _framing.MAX_RECORD_BYTES}).fetchone()[0]
+    except duckdb.Error:
+        return          # not JSON as a whole either: its lines are rejected one by one
+    if docs:
+        raise UnusableInputError(
+            f"{src.path}: one JSON document spread over several lines, not records (an array of "
+            f"objects, or one object per line); a mapping's records: reads a nested array")
 
 
 class _NumberText(str):

@@ -103,6 +103,9 @@ def crash_cases() -> dict[str, dict[str, bytes]]:
             "ip_address": pa.array([None, {"a": "10.0.0.1"}, None, None]),
             "user_agent": pa.array([None, None, b"\xff\xfe", b"Mozilla/5.0"], pa.binary()),
             "is_bot": pa.array([None, None, None, 0], pa.int32())}))},
+        # one document over several lines: no line is a record
+        "json_pretty_printed_document": {"customers.json": (
+            b'{\n  "customers": [\n    {"customer_id": "c1"}\n  ]\n}\n')},
         "json_empty_key": {"customers.jsonl": (
             b'{"customer_id": "c1", "": "x", "email": "a@example.nl"}\n'
             b'{"customer_id": "c2", "email": "b@example.nl"}\n')},
