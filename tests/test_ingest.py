@@ -808,6 +808,27 @@ def test_db_that_is_not_a_duckdb_file_is_refused_untouched(tmp_path):
     assert stat.S_IMODE(os.stat(victim).st_mode) == 0o644
 
 
+def test_a_database_folder_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
+    # a read-only folder (simulated: the tests may run as root, whom modes do not stop)
+    import errno
+
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+    export = write_files(tmp_path / "x", {"customers.csv": "customer_id\nc1\n"})
+    out = tmp_path / "ro"
+    out.mkdir()
+
+    def refused(*a, dir=None, **kw):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+
+    monkeypatch.setattr(ingest.tempfile, "TemporaryDirectory", refused)
+    res = CliRunner().invoke(app, ["load", str(export), "--db", str(out / "a.duckdb")])
+    assert res.exit_code == 2 and "internal error" not in res.output
+    assert res.output.strip() == f"error: {out}: Permission denied"
+    assert list(out.iterdir()) == []
+
+
 def test_a_first_load_that_fails_leaves_nothing_behind(tmp_path, monkeypatch):
     export = write_files(tmp_path / "x", {"customers.csv": "customer_id\nc1\n",
                                           "visits.csv": "visit_id\nv1\n"})
