@@ -508,6 +508,17 @@ def test_inspect_names_what_is_absent_and_what_would_be_refused(tmp_path):
     assert set(res.absent_tables) == {"orders", "order_items", "newsletter_consent_events"}
 
 
+def test_inspect_a_json_document_over_several_lines_is_a_problem_unless_a_mapping_reads_it():
+    # the loader refuses such a file read as records; a shipped mapping's records: reads it
+    bad = toolkit.inspect(Path(__file__).parent / "data" / "bad" / "json_pretty_printed_document")
+    assert bad.files[0].problem.endswith("one JSON document spread over several lines, not records "
+                                         "(an array of objects, or one object per line); a "
+                                         "mapping's records: reads a nested array")
+    assert bad.files[0].fits == []
+    chats = toolkit.inspect(DATA / "livechat").files[0]
+    assert (chats.problem, chats.format, chats.best.mapping) == (None, "json", "livechat")
+
+
 def test_inspect_on_the_command_line(tmp_path):
     res = CliRunner().invoke(app, ["inspect", str(DATA / "zendesk")])
     assert res.exit_code == 0, res.output

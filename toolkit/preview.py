@@ -179,8 +179,13 @@ def inspect_export(export_dir: str | Path, mapping: str | Path | Mapping | None 
                         cache[records] = []
                 return cache[records]
 
-            if fp.problem is None:
+            nested = p.name.lower().endswith(".json")
+            if fp.problem is None or nested:
+                # a .json file refused as records (one document over several lines) may still
+                # be what a mapping's records: reads: then it is no problem
                 fp.fits = _fits(p.name, headers_for, shipped)
+                if fp.problem is not None and fp.fits:
+                    fp.format, fp.problem = "json", None
             files.append(fp)
 
         if isinstance(mapping, Mapping):
