@@ -209,3 +209,30 @@ def test_a_bad_argument_is_one_line_with_exit_2(case, small_db, tmp_path, monkey
 def test_too_few_customers_writes_nothing(tmp_path, monkeypatch, capsys):
     code, err = _main(monkeypatch, capsys, "generate", str(tmp_path / "g"), "--customers", "200")
     assert code == 2 and not (tmp_path / "g").exists()
+
+
+def test_progress_ticks_on_a_terminal_and_is_silent_in_ci(monkeypatch):
+    """On a terminal a status line shows the last message and the seconds elapsed, ticking
+    without new messages; in CI (or piped) there is no status line at all."""
+    import io
+    import time
+
+    from rich.console import Console
+
+    import toolkit.cli as cli
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=buf, force_terminal=True, width=100))
+    monkeypatch.delenv("CI", raising=False)
+    with cli.progress_reporter() as say:
+        say("notebooks 3/7 done")
+        time.sleep(2.3)
+    shown = buf.getvalue()
+    assert "notebooks 3/7 done · 0 s" in shown and "notebooks 3/7 done · 2 s" in shown, shown
+    monkeypatch.setenv("CI", "true")
+    with cli.progress_reporter() as say:
+        assert say is None
+    monkeypatch.delenv("CI")
+    monkeypatch.setattr(cli, "err", Console(file=io.StringIO()))      # piped
+    with cli.progress_reporter() as say:
+        assert say is None

@@ -49,12 +49,14 @@ def shop(tmp_path_factory):
     (base / "elsewhere").mkdir()
     # relative paths from another working directory, which nothing may change (papermill's cwd
     # would, for every thread at once)
+    said: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(base / "elsewhere")
         mp.setattr(os, "chdir", _no_chdir)
-        result = rp.report(Path("..") / "audit.duckdb", AS_OF, Path("reports") / "2026-10")
+        result = rp.report(Path("..") / "audit.duckdb", AS_OF, Path("reports") / "2026-10",
+                           progress=said.append)
     return {"base": base, "db": db, "out": base / "elsewhere" / "reports" / "2026-10",
-            "result": result, "export": base / "export"}
+            "result": result, "export": base / "export", "progress": said}
 
 
 def findings_per_rule(db, run_id) -> dict[str, int]:
@@ -83,6 +85,10 @@ def test_every_notebook_ran_into_out(shop):
     for name in an.NOTEBOOKS:
         nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
         assert nb.metadata.papermill.parameters["run_id"] == res.run_id
+    # the status line counts notebooks done out of all of them
+    n = len(an.NOTEBOOKS)
+    counts = [m for m in shop["progress"] if m.startswith("notebooks ")]
+    assert counts == [f"notebooks {i}/{n} done" for i in range(n + 1)], shop["progress"]
 
 
 def test_recorded_numbers_equal_the_audits_findings(shop):
@@ -291,7 +297,37 @@ def test_notebook_pages_look_finished(shop):
             assert "white-space: nowrap" in page and "text-align: right" in page, name
     summary = readable_text(shop["out"] / "summary.html")
     assert "The history appears from the second audit date on" in summary   # one run: no chart
-    assert "Violations per rule across audit runs" not in summary
+    assert "Violations per rule:" not in summary
+    assert history_images(shop["out"] / "summary.ipynb") == 0
+
+
+def history_images(executed: Path) -> int:
+    """Charts in the summary's history section (from its heading to the next one)."""
+    nb = nbformat.read(executed, as_version=4)
+    start = next(i for i, c in enumerate(nb.cells)
+                 if c.cell_type == "markdown" and c.source.startswith("## History"))
+    end = next(i for i, c in enumerate(nb.cells)
+               if i > start and c.cell_type == "markdown" and c.source.startswith("## "))
+    return sum("image/png" in o.get("data", {}) for c in nb.cells[start:end]
+               if c.cell_type == "code" for o in c.outputs)
+
+
+def test_the_history_appears_from_the_second_audit_date_on(shop, tmp_path):
+    import shutil
+
+    db = tmp_path / "two_dates.duckdb"
+    shutil.copy(shop["db"], db)
+    toolkit.audit(db, "2026-09-30")                 # a second stored run, a month earlier
+    r = rp.execute(an.NOTEBOOK_DIR / "summary.ipynb", tmp_path / "summary.ipynb",
+                   {"db_path": str(db), "as_of": AS_OF})
+    assert r.status == "ok", r.error
+    assert r.headline["history_dates"] == ["2026-09-30", AS_OF]
+    assert r.headline["run_id"] == shop["result"].run_id      # the latest run of that date
+    assert history_images(tmp_path / "summary.ipynb") == 1
+    text = readable_text(rp.to_html(tmp_path / "summary.ipynb", tmp_path / "summary.html"))
+    assert f"2 audit dates: 2026-09-30, {AS_OF}" in text
+    assert f"Violations per rule: 2026-09-30 and {AS_OF}" in text
+    assert "The history appears from the second audit date on" not in text
 
 
 def test_notebook_html_loads_nothing_from_the_network(shop):
