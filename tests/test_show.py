@@ -41,3 +41,15 @@ def test_a_meaningful_index_becomes_the_first_column():
     m = pd.crosstab(pd.Series(["a", "b"], name="method"), pd.Series(["x", "x"], name="type"))
     assert re.findall(r'<th [^>]*class="col_heading[^"]*"[^>]*>(.*?)</th>',
                       show.styled(m).to_html()) == ["method", "x"]
+
+
+def test_a_year_is_a_label_not_a_quantity():
+    years = pd.Series([2017, 2018], name="fiscal year placed")
+    s = pd.Series([1, 2345], index=years, name="orders past the ceiling")
+    html = show.styled(s).to_html()
+    assert re.findall(r"<td[^>]*>(.*?)</td>", html) == ["2017", "1", "2018", "2,345"]
+    css = dict((sel.strip(), props) for sel, props in re.findall(r"([^{}]+)\{([^}]*)\}", html))
+    left = [sel for sel, props in css.items() if "text-align: left" in props]
+    assert any("_row0_col0" in sel for sel in left) and not any("_row0_col1" in sel for sel in left)
+    # a count of years is a quantity
+    assert "1,234" in show.styled(pd.DataFrame({"years kept": [1234]})).to_html()

@@ -22,6 +22,9 @@ from .analysis import (MISSING, AuditRun, by_record_month, examples as example_r
 #: text columns longer than this wrap; everything else stays on one line
 WRAP_AFTER = 40
 
+#: a column of whole numbers whose name says it holds years: shown as labels (left, no separator)
+YEAR_LABEL = re.compile(r"\byear\b", re.I)
+
 
 def _display(obj) -> None:
     from IPython.display import display
@@ -54,13 +57,16 @@ def _frame(data):
 
 def styled(data):
     """``data`` (a DataFrame or Series) as a pandas Styler: no row numbers, numbers right-aligned
-    with thousands separators, text left-aligned, short values and dates on one line, a missing
-    value "–"."""
+    with thousands separators, text (and years) left-aligned, short values and dates on one
+    line, a missing value "–"."""
     import pandas as pd
 
     df = _frame(data)
+    # a year (a column named "year", "fiscal year placed") is a label, not a quantity: 2017,
+    # not 2,017
     numeric = [c for c in df.columns
-               if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+               if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+               and not (pd.api.types.is_integer_dtype(df[c]) and YEAR_LABEL.search(c))]
     text = [c for c in df.columns if c not in numeric]
     wide = [c for c in text if df[c].astype(str).str.len().max() > WRAP_AFTER] if len(df) else []
     sty = (df.style.hide(axis="index")
