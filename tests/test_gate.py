@@ -419,6 +419,12 @@ def test_counts_are_complete_and_missing_tables_are_not_evaluable(tmp_path):
     kinds = [line.split(" ")[0] for line in res.lines()]
     assert kinds.index("NOT") > max(i for i, k in enumerate(kinds) if k in ("FAIL", "ERROR"))
     assert f"gate as of {AS_OF}: 25 rules: 0 passed, 1 failed, 24 not evaluable;" in res.summary()
+    # a table present without a column the rules need: its count is of columns, not rows
+    con = duckdb.connect(str(db))
+    con.execute("ALTER TABLE payments DROP COLUMN card_cvv")
+    con.close()
+    lines = gate(db, AS_OF).lines()
+    assert "FAIL DQ-003 S2 payments: 1 column the rules need not exported (schema)" in lines
 
 
 # ---------------------------------------------------------------- the gate never passes on nothing
@@ -435,6 +441,9 @@ def test_an_empty_database_fails_the_gate_with_exit_2(tmp_path):
     assert res.summary() == (f"gate as of {AS_OF}: 25 rules: 0 passed, 0 failed, 25 not evaluable; "
                              f"31 data checks: 0 passed, 12 failed; 12 failing at or above S2; "
                              f"20 must-rules not evaluable -> exit 2")
+    # a missing table is named as such, not as "2 failing rows in customers"
+    assert "FAIL DQ-003 S2 customers: table not exported (2 columns the rules need) (schema)" \
+        in res.lines()
     # every rule expectation that checked nothing is a JUnit error, not a skip
     root = ET.parse(tmp_path / "junit.xml").getroot()
     rule_cases = [tc for tc in root.iter("testcase")

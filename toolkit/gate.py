@@ -176,6 +176,12 @@ class GateResult:
             what = {"data_check": " (data check)", "schema": " (schema)"}.get(o.kind, "")
             text = (f"{o.rule_id} {o.severity} {_rows(o.failing_rows)} in {o.subjects}{what}: "
                     f"{o.title}")
+            if o.kind == "schema" and o.key == f"DQ-003:{o.table}":   # a row is a column
+                n = o.failing_rows or 0
+                cols = f"{n} column{'' if n == 1 else 's'} the rules need"
+                text = (f"{o.rule_id} {o.severity} {o.table}: " +
+                        (f"table not exported ({cols})" if o.message == TABLE_ABSENT
+                         else f"{cols} not exported") + " (schema)")
             if self.at_or_above(o.severity, self.fail_on):
                 out.append("FAIL " + text)
             else:
@@ -238,6 +244,10 @@ class GateResult:
                 "unevaluated_musts": self.unevaluated_musts, "allowed": self.allowed,
                 "lines": self.lines(), "suites": self.suites, "errors": self.errors,
                 "outcomes": [{k: v for k, v in o.__dict__.items()} for o in self.outcomes]}
+
+
+#: the message of a failed DQ-003 column check whose table is not in the database at all
+TABLE_ABSENT = "the table is not in the database"
 
 
 def _rows(n: int | None) -> str:
@@ -719,6 +729,9 @@ def _run_suite(gxr: DuckDBGX, where: str, suite: dict, pol: Policy, present: dic
         for o, _ in items:
             if o.key not in seen:
                 o.status, o.message = "error", "no result from great_expectations"
+            elif (o.kind == "schema" and o.key == f"DQ-003:{o.table}" and o.status == "failed"
+                  and o.table not in present):
+                o.message = TABLE_ABSENT
     info["seconds"] = round(time.perf_counter() - t0, 3)
 
 
