@@ -566,3 +566,17 @@ def test_missing_database_is_refused(tmp_path):
 def test_gx_analytics_are_off(gate_run):
     import os
     assert os.environ.get("GX_ANALYTICS_ENABLED") == "False"
+
+
+def test_rule_queries_run_once_give_the_same_outcomes(shops, gate_run, monkeypatch):
+    """Rule queries materialised once (the default) and run by GX itself (twice each) give the
+    same outcome for every expectation: status, failing rows, message."""
+    from toolkit import gate as gate_mod
+
+    monkeypatch.setattr(gate_mod, "MATERIALISE", False)
+    direct = gate_mod.gate(shops["shop"], AS_OF)
+    fields = ("suite", "key", "status", "failing_rows", "message")
+    ours = [tuple(getattr(o, f) for f in fields) for o in gate_run.outcomes]
+    assert ours == [tuple(getattr(o, f) for f in fields) for o in direct.outcomes]
+    assert sum(o.failing_rows or 0 for o in gate_run.outcomes) > 0
+    assert (direct.exit_code, direct.errors) == (gate_run.exit_code, gate_run.errors)

@@ -518,11 +518,13 @@ def gate(db: str | Path, as_of: str | date | datetime, policy: str | Path | Poli
         setup = _SetUp(con, parameters(pol, as_of_ts, as_of_date), pol)
         # rule set-ups (the free-text scan's temp tables) run before GX shares the connection:
         # GX leaves a transaction open and rolls it back when it makes a batch, undoing them
+        rows = _RuleRows(con)
         for _, suite in runnable:
             for e in suite["expectations"]:
                 spec = pol.rules.get(e["meta"]["rule_id"])
                 if spec is None or spec.enabled:
-                    setup(e["meta"]["rule_id"])
+                    if setup(e["meta"]["rule_id"]) is None:
+                        rows.prepare(e, present, as_of_ts, as_of_date)
         with _quiet():
             # an audit of personal data does not report usage to anyone (nor could it: no network)
             os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -539,7 +541,7 @@ def gate(db: str | Path, as_of: str | date | datetime, policy: str | Path | Poli
                 for where, suite in runnable:
                     try:
                         _run_suite(gxr, where, suite, pol, present, setup, as_of_ts, as_of_date,
-                                   result)
+                                   result, rows)
                     except Exception as e:     # never a bare traceback: the suite cannot run
                         result.errors.append(f"{where}: cannot run: {_first_line(e)}")
     finally:
@@ -620,6 +622,62 @@ class _SetUp:
         return None
 
 
+# rule queries are run once each, before Great Expectations gets the connection (see _RuleRows)
+MATERIALISE = True
+
+
+class _RuleRows:
+    """Each rule query of the suites run once, its failing rows kept in a temporary table.
+
+    Great Expectations answers an ``unexpected_rows_expectation`` with two metrics, each its own
+    run of the query: the rows (up to its sample size) and ``COUNT(*)`` of them. Run once here
+    into a temporary table (before GX shares the connection: it rolls back what it finds open),
+    GX is handed ``SELECT * FROM`` that table: the same rows, the same count, half the work. A
+    query that fails here is left to GX as it is, so its error is reported as before; a query
+    with GX's ``{batch}`` placeholder is left to GX too.
+    """
+
+    def __init__(self, con):
+        self.con = con
+        self.tables: dict[str, str | None] = {}     # rendered query -> temp table (None: GX runs it)
+
+    def prepare(self, expectation: dict, present: dict, as_of: datetime, as_of_date: date) -> None:
+        from .findings import missing_needs
+        from .rules import Rule
+
+        if not MATERIALISE or expectation.get("type") != "unexpected_rows_expectation":
+            return
+        meta = expectation["meta"]
+        needs = {t: tuple(c) for t, c in (meta.get("needs") or {}).items()}
+        if missing_needs(Rule(meta["rule_id"], meta["batch"], needs, sql=lambda p: ""), present):
+            return
+        try:
+            query = render_placeholders(expectation, as_of, as_of_date)["kwargs"]["unexpected_rows_query"]
+        except PrivauditError:
+            return
+        if not isinstance(query, str) or query in self.tables:
+            return
+        self.tables[query] = None
+        try:
+            sql = query.format()          # GX's own substitution: {{ }} become braces
+        except (KeyError, IndexError, ValueError):
+            return                        # {batch} or another placeholder: GX substitutes it
+        name = f"gate_rule_rows_{len(self.tables)}"
+        try:
+            self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
+        except Exception:
+            return
+        self.tables[query] = name
+
+    def substitute(self, expectation: dict) -> dict:
+        kwargs = expectation.get("kwargs") or {}
+        name = self.tables.get(kwargs.get("unexpected_rows_query"))
+        if name is None:
+            return expectation
+        return {**expectation, "kwargs": {**kwargs,
+                                          "unexpected_rows_query": f'SELECT * FROM temp.main."{name}"'}}
+
+
 def _outcome(suite_name: str, e: dict) -> Outcome:
     m = e["meta"]
     return Outcome(suite=suite_name, key=m["key"], expectation_type=str(e.get("type")),
@@ -631,7 +689,8 @@ def _outcome(suite_name: str, e: dict) -> Outcome:
 
 
 def _run_suite(gxr: DuckDBGX, where: str, suite: dict, pol: Policy, present: dict, setup,
-               as_of: datetime, as_of_date: date, result: GateResult) -> None:
+               as_of: datetime, as_of_date: date, result: GateResult,
+               rows: "_RuleRows | None" = None) -> None:
     from .findings import missing_needs
     from .rules import REGISTRY, Rule
 
@@ -671,6 +730,8 @@ def _run_suite(gxr: DuckDBGX, where: str, suite: dict, pol: Policy, present: dic
         else:
             try:
                 rendered = render_placeholders(e, as_of, as_of_date)
+                if rows is not None:
+                    rendered = rows.substitute(rendered)
             except PrivauditError as err:
                 o.status, o.message = "error", str(err)
                 continue
