@@ -47,7 +47,8 @@ def test_outputs_of_contract_section_6(tmp_path):
     out = tmp_path / "out"
     res = toolkit.audit(db, "2025-03-02", out=out)
     got = {r.rule_id: r.violations for r in res.rules if r.status == "evaluated"}
-    assert got == {"RET-001": 1, "RET-005": 0, "RET-006": 1, "RET-014": 0, "DSR-001": 1}
+    assert got == {"RET-001": 1, "RET-005": 0, "RET-006": 1, "RET-014": 0, "DSR-001": 1,
+                   "TRN-001": 0}
     assert {r.status for r in res.rules if r.rule_id not in got} == {"not_evaluable"}
     df = pd.read_parquet(out / "findings.parquet")
     assert list(df.columns) == findings.FINDING_COLUMNS

@@ -4,7 +4,8 @@
 
 1. the date macros (``toolkit.dates``) and the rule families' shared macros are installed;
 2. every canonical table is made visible as a view holding all schema columns (absent optional
-   columns as NULL, absent tables empty) and only the rows dated at or before ``as_of``;
+   columns as NULL, absent tables empty) and only the rows dated at or before ``as_of``; the
+   extra columns kept from the exports are profiled for personal data (``toolkit.personal_data``);
 3. each rule's needs are checked against the real tables (``not_evaluable`` with what is
    missing: DQ-003), and its query runs with the policy values and ``as_of`` bound as parameters;
    one rule's error is reported (status ``error``) and does not stop the others;
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from . import cookies, dates, schema
+from . import cookies, dates, personal_data, schema
 from .exceptions import PrivauditError, UnusableInputError
 from .ingest import connect
 from .masking import evidence_json, evidence_text, mask_evidence
@@ -205,6 +206,8 @@ def prepare(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: datetime) -> 
     cookies.install(con, [(t.pattern, t.category, t.vendor) for t in policy.cookies.tracker_patterns])
     for sql in rules.MACROS:
         con.execute(sql)
+    personal_data.install(con, catalog, present, policy.personal_data.min_share,
+                          policy.personal_data.min_values)
     return present
 
 

@@ -293,6 +293,7 @@ def check_suite(where: str, suite: dict, fingerprint: str) -> list[str]:
         problems.append(f"{where}: generated from another policy than the one in use; "
                         f"regenerate: python -m toolkit.suites")
     from . import schema
+    from .personal_data import AUDIT_TABLES
     for i, e in enumerate(suite["expectations"]):
         m = e.get("meta") if isinstance(e, dict) else None
         if not isinstance(m, dict):
@@ -301,7 +302,7 @@ def check_suite(where: str, suite: dict, fingerprint: str) -> list[str]:
         if m.get("severity") not in SEVERITIES:
             problems.append(f"{where}: expectation {i}: meta.severity {m.get('severity')!r} is not "
                             f"one of {', '.join(SEVERITIES)}")
-        if m.get("batch") not in schema.TABLES_BY_NAME:
+        if m.get("batch") not in schema.TABLES_BY_NAME and m.get("batch") not in AUDIT_TABLES:
             problems.append(f"{where}: expectation {i}: meta.batch {m.get('batch')!r} is not a "
                             f"canonical table")
         if not m.get("rule_id") or not m.get("key"):

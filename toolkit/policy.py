@@ -115,6 +115,12 @@ class Cookies(_Model):
     tracker_patterns: list[TrackerPattern] = []
 
 
+class PersonalData(_Model):
+    """When an extra export column counts as personal data (TRN-001; retention and erasure)."""
+    min_share: float = Field(0.6, gt=0, le=1)     # of its filled values, this share in one category
+    min_values: int = Field(3, ge=1)              # and at least this many matching values
+
+
 class Adequacy(_Model):
     country: str = Field(pattern=r"^[A-Z]{2}$")
     valid_from: date
@@ -260,6 +266,7 @@ class Policy(_Model):
     cookies: Cookies
     sharing: Sharing
     dsr: Dsr = Dsr()
+    personal_data: PersonalData = PersonalData()
     rules: dict[str, RuleSpec]
     clauses: dict[str, Clause] = {}
     gate: Gate = Gate()

@@ -53,9 +53,11 @@ from .policy import SEVERITIES, Policy, load_policy
 from .resources import expectations_dir
 
 SUITES_DIR = expectations_dir()
-AREAS = ("schema", "retention", "sharing", "consent", "cookies", "requests", "security")
+AREAS = ("schema", "retention", "sharing", "consent", "cookies", "requests", "security",
+         "transparency")
 FAMILY_AREA = {"retention": "retention", "sharing": "sharing", "newsletters": "consent",
-               "cookies": "cookies", "requests": "requests", "security": "security"}
+               "cookies": "cookies", "requests": "requests", "security": "security",
+               "transparency": "transparency"}
 PLACEHOLDERS = ("as_of", "as_of_date")
 SUITE_PREFIX = "privaudit."
 FORMAT_VERSION = 1

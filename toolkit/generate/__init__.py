@@ -28,6 +28,7 @@ from ..exceptions import UsageError
 from .context import Ctx
 from .scenarios import REGISTRY, Scenario
 from .truth import RULES
+from .writers import EXPORT_EXTRAS
 
 __all__ = ["generate", "repetitions", "RULES", "REGISTRY", "DEFAULT_AS_OF"]
 
@@ -97,6 +98,8 @@ def generate(out_dir, customers: int = 500, seed: int = 0, as_of: date = DEFAULT
         for _ in range(reps):
             s.build(ctx, [])
     counts = ctx.close()
+    if reps:
+        _undeclared_columns_truth(ctx)
     truth.write(ctx, REGISTRY, counts, reps)
 
     def per_rule(rows) -> dict[str, int]:
@@ -116,6 +119,18 @@ def generate(out_dir, customers: int = 500, seed: int = 0, as_of: date = DEFAULT
         "near_misses": per_rule(ctx.near),
         "truth_rows": len(ctx.truth),
     }
+
+
+def _undeclared_columns_truth(ctx: Ctx) -> None:
+    """TRN-001: the export columns of personal data the schema does not declare, and the ones that
+    only look like it (writers.EXPORT_EXTRAS, written whenever violations are planted)."""
+    for table, extras in EXPORT_EXTRAS.items():
+        for e in extras:
+            subject = f"{table}.{e.loaded_as}"
+            if e.category:
+                ctx.flag("TRN-001", subject, f"undeclared_{e.category}_column")
+            else:
+                ctx.miss("TRN-001", subject, "not_personal_column")
 
 
 def _background(ctx: Ctx, c, camps) -> None:

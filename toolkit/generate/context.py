@@ -89,7 +89,9 @@ class Ctx:
         self.limit: datetime = local(as_of, 0, 0) - timedelta(minutes=5)
         self.world_start: date = date(as_of.year - 7, 1, 2)   # first day of background orders
         self.counters: dict[str, int] = defaultdict(int)
-        self.writers = {t.name: open_writer(out_dir, t.name) for t in schema.TABLES if t.core}
+        # a shop with planted violations also carries undeclared export columns (TRN-001)
+        self.writers = {t.name: open_writer(out_dir, t.name, extras=violation_rate > 0)
+                        for t in schema.TABLES if t.core}
         self._ts_cols = {
             name: [c for c in columns(name)
                    if schema.table(name).column(c).type == "TIMESTAMPTZ" and c != "expires_at"]

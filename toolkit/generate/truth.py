@@ -20,13 +20,13 @@ from .writers import FORMATS, columns, file_name
 RULES = ("RET-001", "RET-005", "RET-006", "RET-014", "SHR-001", "SHR-002", "SHR-003", "SHR-004",
          "SHR-005", "SHR-008", "CON-001", "NWS-001", "NWS-002", "NWS-003", "NWS-006", "CKE-001",
          "CKE-002", "CKE-003", "CKE-004", "DSR-001", "DSR-004", "SEC-001", "SEC-002", "SEC-004",
-         "SEC-006")
+         "SEC-006", "TRN-001")
 
 SUBJECT = {"RET-001": "customers", "RET-005": "orders", "RET-006": "orders", "RET-014": "customers",
            "CON-001": "newsletter_consent_events", "DSR-001": "dsr_requests",
            "DSR-004": "dsr_requests", "SEC-001": "payments",
            "SEC-002": "chat_messages / calls", "SEC-004": "chat_messages / calls",
-           "SEC-006": "chat_messages / calls"}
+           "SEC-006": "chat_messages / calls", "TRN-001": "extra columns (table.column)"}
 for _r in RULES:
     SUBJECT.setdefault(_r, {"SHR": "transfers", "NWS": "newsletter_sends",
                             "CKE": "cookie_observations"}.get(_r[:3], "?"))
@@ -114,6 +114,12 @@ Rights and security
   SEC-004: nine digits or 4.2.3 dotted/spaced, passing the BSN 11-proof. SEC-006: compact IBAN
   passing mod-97. Background texts hold no digit run longer than eight digits; every planted
   text was checked with strict and loose detectors.
+Transparency
+- TRN-001: export columns the schema does not know (customers "Telefoon Afleveradres", orders
+  "E-mail Orderbevestiging", visits "Remote Addr") whose filled values are all phone numbers,
+  e-mail addresses or IP addresses; subject "table.column" as the loader names the column.
+  Near-misses: four-digit postcode areas, "#1001"-style order references and EAN-13 barcodes.
+  They copy the row's own phone, email_at_order and ip_address, so they change no other rule.
 """
 
 

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,11 +34,61 @@ EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+
+
+@dataclass(frozen=True)
+class ExportExtra:
+    """A column real exports carry that the canonical schema does not know (the loader keeps it
+    as an extra text column under ``loaded_as``). Its value is a copy of the row's own fields,
+    so it is filled exactly when they are and changes no other rule's truth."""
+    header: str
+    loaded_as: str
+    category: str | None           # the personal-data category TRN-001 must find; None: a near-miss
+    value: Callable[[dict], str | None]
+
+
+def _ean13(row: dict) -> str:
+    """A shop's own EAN-13 barcode (prefix 871, Dutch GS1) from the line's id: not personal."""
+    body = "871" + f"{int(row['order_item_id'][2:]):09d}"
+    check = (10 - sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body)) % 10) % 10
+    return body + str(check)
+
+
+# Written when the shop has planted violations (violation_rate > 0): three columns of personal
+# data the schema does not declare (TRN-001) and three that only look like it.
+EXPORT_EXTRAS: dict[str, tuple[ExportExtra, ...]] = {
+    "customers": (
+        ExportExtra("Telefoon Afleveradres", "telefoon_afleveradres", "phone",
+                    lambda r: r.get("phone")),
+        ExportExtra("Postcodegebied", "postcodegebied", None,      # four digits: not an address
+                    lambda r: (r.get("postcode") or "")[:4] or None),
+    ),
+    "orders": (
+        ExportExtra("E-mail Orderbevestiging", "e_mail_orderbevestiging", "email",
+                    lambda r: r.get("email_at_order")),
+        ExportExtra("Ordernummer Extern", "ordernummer_extern", None,
+                    lambda r: "#" + str(int(r["order_id"][1:]) + 1000)),
+    ),
+    "order_items": (
+        ExportExtra("Barcode", "barcode", None, _ean13),
+    ),
+    "visits": (
+        ExportExtra("Remote Addr", "remote_addr", "ip_address", lambda r: r.get("ip_address")),
+    ),
+}
+
+
 def columns(table: str) -> list[str]:
-    """The columns written for ``table``: the core columns plus EXTRA_COLUMNS, schema order."""
+    """The canonical columns written for ``table``: the core columns plus EXTRA_COLUMNS, schema
+    order (the files may carry EXPORT_EXTRAS after them)."""
     t = schema.table(table)
     extra = EXTRA_COLUMNS.get(table, ())
     return [c.name for c in t.columns if c.core or c.name in extra]
+
+
+def export_columns(table: str, extras: bool) -> list[str]:
+    """The header of ``table``'s file: :func:`columns` and, with ``extras``, EXPORT_EXTRAS."""
+    return columns(table) + ([e.header for e in EXPORT_EXTRAS.get(table, ())] if extras else [])
 
 
 @dataclass(frozen=True)
@@ -83,10 +134,11 @@ def _money(v) -> str:
 
 
 class _TextWriter:
-    def __init__(self, path: Path, table: str, fmt: Format):
+    def __init__(self, path: Path, table: str, fmt: Format, extras: bool = False):
         self.table, self.fmt, self.cols = table, fmt, columns(table)
         t = schema.table(table)
         self.types = [t.column(c).type for c in self.cols]
+        self.extras = EXPORT_EXTRAS.get(table, ()) if extras else ()
         self.rows = 0
         raw = open(path, "wb")
         self._raw = raw
@@ -113,11 +165,11 @@ class _TextWriter:
 class CsvWriter(_TextWriter):
     """CSV/TSV (optionally gzipped), header with canonical names, QUOTE_MINIMAL with ``"``."""
 
-    def __init__(self, path: Path, table: str, fmt: Format):
-        super().__init__(path, table, fmt)
+    def __init__(self, path: Path, table: str, fmt: Format, extras: bool = False):
+        super().__init__(path, table, fmt, extras)
         self._csv = csv.writer(self._text, delimiter=fmt.delimiter, quotechar='"',
                                quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-        self._csv.writerow(self.cols)
+        self._csv.writerow(self.cols + [e.header for e in self.extras])
         self._conv = [self._converter(t) for t in self.types]
         self._pairs = list(zip(self.cols, self._conv))
 
@@ -140,15 +192,18 @@ class CsvWriter(_TextWriter):
 
     def write(self, row: dict) -> None:
         get = row.get
-        self._csv.writerow(["" if (v := get(c)) is None else f(v) for c, f in self._pairs])
+        values = ["" if (v := get(c)) is None else f(v) for c, f in self._pairs]
+        if self.extras:
+            values += ["" if (v := e.value(row)) is None else v for e in self.extras]
+        self._csv.writerow(values)
         self.rows += 1
 
 
 class JsonWriter(_TextWriter):
     """JSON Lines, or (``array=True``) one JSON array of objects; lists are native JSON lists."""
 
-    def __init__(self, path: Path, table: str, fmt: Format):
-        super().__init__(path, table, fmt)
+    def __init__(self, path: Path, table: str, fmt: Format, extras: bool = False):
+        super().__init__(path, table, fmt, extras)
         self.array = fmt.ext == "json"
         if self.array:
             self._text.write("[")
@@ -168,6 +223,8 @@ class JsonWriter(_TextWriter):
 
     def write(self, row: dict) -> None:
         obj = {c: self._val(row.get(c), t) for c, t in zip(self.cols, self.types)}
+        for e in self.extras:
+            obj[e.header] = e.value(row)
         line = json.dumps(obj, ensure_ascii=False)
         if self.array:
             self._text.write(("\n  " if self.rows == 0 else ",\n  ") + line)
@@ -193,11 +250,13 @@ class ParquetWriter:
 
     CHUNK = 50_000
 
-    def __init__(self, path: Path, table: str, fmt: Format):
+    def __init__(self, path: Path, table: str, fmt: Format, extras: bool = False):
         self.table, self.cols = table, columns(table)
         t = schema.table(table)
         self.types = [t.column(c).type for c in self.cols]
-        self.arrow_schema = pa.schema([pa.field(c, _ARROW[ty]) for c, ty in zip(self.cols, self.types)])
+        self.extras = EXPORT_EXTRAS.get(table, ()) if extras else ()
+        self.arrow_schema = pa.schema([pa.field(c, _ARROW[ty]) for c, ty in zip(self.cols, self.types)]
+                                      + [pa.field(e.header, pa.string()) for e in self.extras])
         self._w = pq.ParquetWriter(str(path), self.arrow_schema, compression="zstd",
                                    write_statistics=True, use_dictionary=True)
         self._buf: list[dict] = []
@@ -213,6 +272,8 @@ class ParquetWriter:
         if not self._buf:
             return
         arrays = {c: [r.get(c) for r in self._buf] for c in self.cols}
+        for e in self.extras:
+            arrays[e.header] = [e.value(r) for r in self._buf]
         self._w.write_table(pa.Table.from_pydict(arrays, schema=self.arrow_schema))
         self._buf = []
 
@@ -221,11 +282,12 @@ class ParquetWriter:
         self._w.close()
 
 
-def open_writer(out_dir: Path, table: str):
+def open_writer(out_dir: Path, table: str, extras: bool = False):
+    """The writer of ``table``'s file; ``extras`` adds the table's EXPORT_EXTRAS columns."""
     fmt = FORMATS[table]
     path = out_dir / file_name(table)
     if fmt.ext == "parquet":
-        return ParquetWriter(path, table, fmt)
+        return ParquetWriter(path, table, fmt, extras)
     if fmt.ext in ("json", "jsonl"):
-        return JsonWriter(path, table, fmt)
-    return CsvWriter(path, table, fmt)
+        return JsonWriter(path, table, fmt, extras)
+    return CsvWriter(path, table, fmt, extras)

@@ -62,8 +62,9 @@ def register(rule: Rule) -> Rule:
     return rule
 
 
-# the catalogue's run order: retention, sharing, consent and newsletters, cookies, requests, security
-FAMILIES = ("retention", "sharing", "newsletters", "cookies", "requests", "security")
+# the catalogue's run order: retention, sharing, consent and newsletters, cookies, requests, security,
+# and transparency last (it reads what the others set up and found)
+FAMILIES = ("retention", "sharing", "newsletters", "cookies", "requests", "security", "transparency")
 
 
 def ordered() -> list[Rule]:
@@ -80,10 +81,10 @@ def select(patterns: str | list[str] | None) -> list[Rule]:
 
 
 # the rule families register themselves on import; their shared SQL macros are installed once
-from . import cookies, newsletters, requests, retention, security, sharing  # noqa: E402
+from . import cookies, newsletters, requests, retention, security, sharing, transparency  # noqa: E402
 
 MACROS: list[str] = [*retention.MACROS, *requests.MACROS, *sharing.MACROS,
-                     *newsletters.MACROS, *cookies.MACROS, *security.MACROS]
+                     *newsletters.MACROS, *cookies.MACROS, *security.MACROS, *transparency.MACROS]
 
 
 def catalogue(policy: Policy) -> list[dict]:

@@ -46,19 +46,41 @@ MACROS = [
 ANCHOR = "retention_anchor($inactivity_months, $human_origins, $as_of_date, $grace_days)"
 
 
+def _extras(table: str, alias: str) -> str:
+    """SQL: the personal extra columns (``toolkit.personal_data``) a row of ``table`` fills, or NULL."""
+    pk = schema.table(table).primary_key
+    return (f"(SELECT pe.fields FROM personal_extras pe WHERE pe.tbl = '{table}' "
+            f"AND pe.id = CAST({alias}.\"{pk}\" AS VARCHAR))")
+
+
 def personal_filled(table: str, alias: str = "x", fiscal: bool | None = None) -> str:
-    """SQL: true when any personal column of ``table`` is filled (optionally only (non-)fiscal)."""
+    """SQL: true when any personal column of ``table`` is filled (optionally only (non-)fiscal).
+
+    Extra columns of the export that hold personal data count as non-fiscal personal columns."""
     cols = [c for c in schema.table(table).personal_columns
             if fiscal is None or c.fiscal == fiscal]
-    return "(" + " OR ".join(f'{alias}."{c.name}" IS NOT NULL' for c in cols) + ")"
+    conds = [f'{alias}."{c.name}" IS NOT NULL' for c in cols]
+    if fiscal is not True:
+        conds.append(f"{_extras(table, alias)} IS NOT NULL")
+    return "(" + " OR ".join(conds) + ")"
 
 
 def filled_list(table: str, alias: str = "x", fiscal: bool | None = None) -> str:
-    """SQL: the names of the filled personal columns of ``table`` (a VARCHAR list)."""
+    """SQL: the names of the filled personal columns of ``table`` (a VARCHAR list), personal
+    extra columns of the export included unless only fiscal columns are asked for."""
     cols = [c for c in schema.table(table).personal_columns
             if fiscal is None or c.fiscal == fiscal]
     items = ", ".join(f"CASE WHEN {alias}.\"{c.name}\" IS NOT NULL THEN '{c.name}' END" for c in cols)
-    return f"list_filter([{items}]::VARCHAR[], lambda f: f IS NOT NULL)"
+    listed = f"list_filter([{items}]::VARCHAR[], lambda f: f IS NOT NULL)"
+    if fiscal is True:
+        return listed
+    return f"list_concat({listed}, coalesce({_extras(table, alias)}, []::VARCHAR[]))"
+
+
+# tables whose extra personal columns the residue sweep leaves to others: customers (its own
+# part), orders and payments (fiscal: RET-006 and DSR-004 look at their non-fiscal fields), and the
+# records kept to account for requests and holds
+OWN_RESIDUE = ("customers", "orders", "payments", "dsr_requests", "legal_holds")
 
 
 def residue_rows(policy: Policy, subjects: str, due: str, key: str = "customer_id") -> str:
@@ -67,22 +89,32 @@ def residue_rows(policy: Policy, subjects: str, due: str, key: str = "customer_i
     ``subjects`` is a relation with ``customer_id``, the column ``key`` that identifies a subject
     and the column ``due`` (the civil date from which nothing may remain). A table's rows count
     only once the deadline (moved by a hold that has since closed) has passed; rows under an
-    open hold are counted as held.
+    open hold are counted as held. Besides the customer's own personal columns and the residue
+    tables, rows of any other table that fill a personal extra column of the export count
+    (``toolkit.personal_data``), named ``table(column, ...)``.
     """
     def gate(tbl: str) -> str:
-        return (f"$as_of_date > greatest(s.{due}, coalesce(hold_released(s.customer_id, '{tbl}', "
+        return (f"$as_of_date > greatest(s.{due}, coalesce(hold_released(s.customer_id, {tbl}, "
                 f"$as_of), s.{due})) + $grace_days")
 
+    customers = "'customers'"
     parts = [
         f"SELECT s.{key} AS key, 'customers' AS tbl, 1 AS n, "
         f"hold_covers(s.customer_id, 'customers', $as_of) AS held "
         f"FROM {subjects} s JOIN customers x USING (customer_id) "
-        f"WHERE {personal_filled('customers')} AND {gate('customers')}"]
+        f"WHERE {personal_filled('customers')} AND {gate(customers)}"]
     for tbl in policy.retention.residue_tables:
+        quoted = f"'{tbl}'"
         parts.append(
             f"SELECT s.{key}, '{tbl}', count(*), hold_covers(s.customer_id, '{tbl}', $as_of) "
-            f"FROM {subjects} s JOIN \"{tbl}\" x USING (customer_id) WHERE {gate(tbl)} "
+            f"FROM {subjects} s JOIN \"{tbl}\" x USING (customer_id) WHERE {gate(quoted)} "
             f"GROUP BY ALL")
+    skip = ", ".join(f"'{t}'" for t in (*OWN_RESIDUE, *policy.retention.residue_tables))
+    parts.append(
+        f"SELECT s.{key}, pe.tbl || '(' || array_to_string(list_sort(list_distinct(flatten("
+        f"list(pe.fields)))), ',') || ')', count(*), hold_covers(s.customer_id, pe.tbl, $as_of) "
+        f"FROM {subjects} s JOIN personal_extras pe ON pe.customer_id = s.customer_id "
+        f"WHERE pe.tbl NOT IN ({skip}) AND {gate('pe.tbl')} GROUP BY s.{key}, s.customer_id, pe.tbl")
     return "\nUNION ALL\n".join(parts)
 
 
