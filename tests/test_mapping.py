@@ -462,15 +462,15 @@ FREE_TEXT_RULES = ["SEC-002", "SEC-004", "SEC-006"]
 
 
 @pytest.mark.parametrize("folder,mapping,evaluable", [
-    ("shopify/2024", "shopify", ["RET-005", "CON-001", *FREE_TEXT_RULES]),
-    ("shopify/2022", "shopify", FREE_TEXT_RULES),
-    ("woocommerce", "woocommerce", ["RET-005", *FREE_TEXT_RULES]),
-    ("magento", "magento", ["RET-005", "RET-014", *FREE_TEXT_RULES]),
-    ("mailchimp", "mailchimp", ["CON-001", *FREE_TEXT_RULES]),
-    ("cookies-openwpm", "cookies-openwpm", ["CKE-001", "CKE-002", "CKE-003", *FREE_TEXT_RULES]),
-    ("cookies-browser", "cookies-browser", ["CKE-001", "CKE-002", "CKE-003", *FREE_TEXT_RULES]),
-    ("zendesk", "zendesk", FREE_TEXT_RULES),
-    ("livechat", "livechat", FREE_TEXT_RULES),
+    ("shopify/2024", "shopify", ["RET-005", "CON-001", *FREE_TEXT_RULES, "TRN-001"]),
+    ("shopify/2022", "shopify", [*FREE_TEXT_RULES, "TRN-001"]),
+    ("woocommerce", "woocommerce", ["RET-005", *FREE_TEXT_RULES, "TRN-001"]),
+    ("magento", "magento", ["RET-005", "RET-014", *FREE_TEXT_RULES, "TRN-001"]),
+    ("mailchimp", "mailchimp", ["CON-001", *FREE_TEXT_RULES, "TRN-001"]),
+    ("cookies-openwpm", "cookies-openwpm", ["CKE-001", "CKE-002", "CKE-003", *FREE_TEXT_RULES, "TRN-001"]),
+    ("cookies-browser", "cookies-browser", ["CKE-001", "CKE-002", "CKE-003", *FREE_TEXT_RULES, "TRN-001"]),
+    ("zendesk", "zendesk", [*FREE_TEXT_RULES, "TRN-001"]),
+    ("livechat", "livechat", [*FREE_TEXT_RULES, "TRN-001"]),
 ])
 def test_inspect_finds_the_mapping_and_the_evaluable_rules_without_writing(folder, mapping, evaluable):
     before = sorted(p.name for p in (DATA / folder).iterdir())
@@ -522,7 +522,7 @@ def test_inspect_a_json_document_over_several_lines_is_a_problem_unless_a_mappin
 def test_inspect_on_the_command_line(tmp_path):
     res = CliRunner().invoke(app, ["inspect", str(DATA / "zendesk")])
     assert res.exit_code == 0, res.output
-    assert "zendesk (chat_messages)" in res.output and "Rules: 3 of" in res.output
+    assert "zendesk (chat_messages)" in res.output and "Rules: 4 of" in res.output
     res = CliRunner().invoke(app, ["inspect", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "export folder not found" in res.output
 

@@ -95,7 +95,7 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def values_sql(catalog: str, extras: dict[str, list[str]]) -> str:
+def values_sql(catalog: str, extras: dict[str, list[str]], present: dict[str, set[str]]) -> str:
     """SQL of ``extra_values``: every filled value of every extra column, as of the audit."""
     parts = []
     for tname, cols in extras.items():
@@ -109,9 +109,9 @@ def values_sql(catalog: str, extras: dict[str, list[str]]) -> str:
             join = f" LEFT JOIN {_q(other)} l ON l.{_q(key)} = x.{_q(key)}"
         else:
             cust, join = "CAST(NULL AS VARCHAR)", ""
-        ts = f"x.{_q(t.event_time)}" if t.event_time else "CAST(NULL AS TIMESTAMPTZ)"
-        where = (f" WHERE {ts} IS NULL OR {ts} <= (SELECT as_of FROM audit_params)"
-                 if t.event_time else "")
+        dated = t.event_time is not None and t.event_time in present[tname]
+        ts = f"x.{_q(t.event_time)}" if dated else "CAST(NULL AS TIMESTAMPTZ)"
+        where = f" WHERE {ts} IS NULL OR {ts} <= (SELECT as_of FROM audit_params)" if dated else ""
         # (an extra column cannot start with "_": the loader renames it)
         inner = (f"SELECT CAST(x.{_q(t.primary_key)} AS VARCHAR) AS _id, CAST({cust} AS VARCHAR) "
                  f"AS _customer_id, CAST({ts} AS TIMESTAMPTZ) AS _ts, "
@@ -133,7 +133,7 @@ def install(con: duckdb.DuckDBPyConnection, catalog: str, present: dict[str, set
     """Create ``extra_values``, ``extra_columns`` and ``personal_extras`` (see the module's
     docstring) on a connection prepared by ``toolkit.findings.prepare``; return the extras."""
     extras = extra_columns(present)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW extra_values AS {values_sql(catalog, extras)}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW extra_values AS {values_sql(catalog, extras, present)}")
     cats = category_sql()
     counts = ", ".join(f"count_if({sql}) AS {_q(name)}" for name, sql in cats.items())
     # a tie goes to the category listed first
