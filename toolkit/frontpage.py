@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
+from . import __version__, outputs
 from .analysis import NOTEBOOK_TITLES, SEVERITIES, AuditRun
 
 if TYPE_CHECKING:
@@ -181,5 +181,5 @@ def open_access(run: AuditRun) -> list[dict]:
 def write_index(result: "ReportResult", run: AuditRun) -> Path:
     """Write ``index.html`` into the report's folder; returns its path."""
     html = environment().get_template("report.html.j2").render(**page_data(result, run))
-    result.index.write_text(html, encoding="utf-8")
+    outputs.write_text(result.index, html)
     return result.index

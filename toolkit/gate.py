@@ -46,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
-from . import __version__
+from . import __version__, outputs
 from .exceptions import PrivauditError, UnusableInputError
 from .policy import SEVERITIES, Policy, load_policy
 from . import suites as suites_mod
@@ -862,8 +862,9 @@ def write_junit(result: GateResult, path: Path) -> Path:
     for k, v in totals.items():
         root.set(k, str(v))
     root.set("time", str(result.seconds))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    outputs.private_dir(path.parent)
+    with outputs.open_private(path, "wb") as f:
+        ET.ElementTree(root).write(f, encoding="utf-8", xml_declaration=True)
     return path
 
 
@@ -890,7 +891,7 @@ def write_docs(result: GateResult, folder: Path) -> Path:
     loaded from the internet) and ``gate.json``. Failures first: errors and must-rules not
     evaluated, failures at or above fail_on, then the rest. Only rule ids, titles, severities,
     statuses and counts are shown: never a data value."""
-    folder.mkdir(parents=True, exist_ok=True)
+    outputs.private_dir(folder)
     esc = html.escape
     rows = []
     for o in result.outcomes:
@@ -950,7 +951,6 @@ def write_docs(result: GateResult, folder: Path) -> Path:
                  f"{''.join(r[-1] for r in rows)}</table>")
     parts.append("</body></html>\n")
     page = folder / "index.html"
-    page.write_text("\n".join(p for p in parts if p), encoding="utf-8")
-    (folder / "gate.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n",
-                                      encoding="utf-8")
+    outputs.write_text(page, "\n".join(p for p in parts if p))
+    outputs.write_text(folder / "gate.json", json.dumps(result.to_dict(), indent=2, default=str) + "\n")
     return page

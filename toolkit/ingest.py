@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from . import __version__, schema
+from . import __version__, outputs, schema
 from .exceptions import PrivauditError, UnusableInputError, check_stop
 from .mapping import (DEFAULT_EARLIEST, ColumnSpec, Mapping, TableMapping, TimestampWindow, matches,
                       read_mapping)
@@ -1013,7 +1013,7 @@ def connect(db: str | Path, read_only: bool = False, timezone: str = DEFAULT_TIM
     check_database_file(db)
     old = os.umask(0o077)
     try:
-        db.parent.mkdir(parents=True, exist_ok=True)
+        outputs.private_dir(db.parent)          # a folder it creates is the owner's only
         con = duckdb.connect(str(db), read_only=read_only)
     except duckdb.Error as e:
         raise UnusableInputError(f"{db}: cannot open database ({str(e).splitlines()[0]})") from None
@@ -1026,6 +1026,7 @@ def connect(db: str | Path, read_only: bool = False, timezone: str = DEFAULT_TIM
     # SET takes no bound parameters: the values are checked against strict patterns instead
     con.execute(f"SET TimeZone = '{_tz_name(timezone)}'")
     con.execute(f"SET memory_limit = '{memory_limit()}'")
+    outputs.temp_directory(con, db)          # spills (raw data) stay in a private folder
     return con
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from . import outputs
 from .exceptions import PrivauditError
 
 
@@ -54,7 +55,7 @@ def run(export_dir: str | Path, as_of: str, out: str | Path, db: str | Path | No
     check_fail_on(fail_on)
     out = Path(out).resolve()
     export_dir = Path(export_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    outputs.private_dir(out)
     db = Path(db).resolve() if db else out / "audit.duckdb"
     say = progress or (lambda _m: None)
     res = RunResult(2, out, db)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from .analysis import (NOTEBOOK_DIR, NOTEBOOKS, SCRAP_MIME, open_run, read_scraps, rule_headline,
                        rule_notebook)
 from .exceptions import PrivauditError, UnusableInputError
+from . import outputs
 from .findings import audit, load_run
 from .frontpage import TEMPLATES, write_index
 from .policy import load_policy
@@ -138,8 +139,7 @@ class HtmlWriter:
                 cell.outputs = [o for o in cell.outputs if SCRAP_MIME not in o.get("data", {})]
         nb.metadata["title"] = notebook_title(nb) or Path(notebook).stem
         body, _ = self.exporter.from_notebook_node(nb, resources={"privaudit": {"back": back}})
-        Path(html_path).write_text(body, encoding="utf-8")
-        return Path(html_path)
+        return outputs.write_text(html_path, body)
 
 
 def notebook_title(nb) -> str:
@@ -369,7 +369,7 @@ def report(db: str | Path, as_of: str | date | datetime, out: str | Path,
     pol = load_policy(policy)
     if run_id is not None:
         load_run(db, run_id)                    # a missing run is one clear error, before kernels
-    out.mkdir(parents=True, exist_ok=True)
+    outputs.private_dir(out)
     for nb in paths:                            # this execution's files, not a previous one's
         for stale in (out / "headline" / f"{nb.stem}.json", out / f"{nb.stem}.ipynb",
                       out / f"{nb.stem}.html"):
@@ -377,7 +377,9 @@ def report(db: str | Path, as_of: str | date | datetime, out: str | Path,
     audits = [nb for nb in paths if nb.stem != "summary"]
     last = [nb for nb in paths if nb.stem == "summary"]
     say("starting kernels")
-    with NotebookRunner(kernels or default_kernels(len(audits)), kernel) as runner:
+    # papermill writes the executed notebooks (and the kernels their files) owner-only
+    with outputs.private_umask(), NotebookRunner(kernels or default_kernels(len(audits)),
+                                                 kernel) as runner:
         audit_dir = None
         if run_id is None:
             say("auditing")
