@@ -35,6 +35,7 @@ A number that fails its checksum (a 16-digit order number that is no valid card 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -343,6 +344,12 @@ def scrub(text: str) -> str:
         return text
     if not _NEEDS_SCRUB.search(text):
         return text
+    return _scrub(text)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _scrub(text: str) -> str:
+    # (exports repeat values a lot: the same page URL, campaign or column on many findings)
     parts = []
     pos = 0
     for m in URL_RE.finditer(text):
@@ -374,18 +381,22 @@ def _plain(v: Any) -> Any:
 
 
 def _masked(kind: str | None, v: Any, reveal: bool) -> Any:
-    v = _plain(v)
     if reveal:
-        return v
-    if isinstance(v, dict):
-        return mask_evidence(v)
+        return _plain(v)
     if kind is not None:
         return mask_value(kind, v)
     if isinstance(v, str):
         return scrub(v)
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10 ** 7:
+        shown = scrub(str(v))             # a phone or BSN that a rule left as a number
+        return v if shown == str(v) else shown
+    if isinstance(v, (datetime, date, Decimal, int, float, bool)) or v is None:
+        return _plain(v)                  # dates, amounts and counts are no one's personal data
+    if isinstance(v, dict):
+        return mask_evidence(v)
     if isinstance(v, (list, tuple)):
         return [_masked(None, x, reveal) for x in v]
-    return v
+    return scrub(str(v))
 
 
 def mask_evidence(evidence: dict | None, reveal: bool = False) -> dict:
@@ -395,7 +406,12 @@ def mask_evidence(evidence: dict | None, reveal: bool = False) -> dict:
         return {}
     if reveal:
         return {k: _masked(None, v, True) for k, v in evidence.items()}
-    return {scrub(str(k)): _masked(KEY_KINDS.get(k), v, False) for k, v in evidence.items()}
+    return {_key_shown(k): _masked(KEY_KINDS.get(k), v, False) for k, v in evidence.items()}
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _key_shown(k: Any) -> str:
+    return scrub(str(k))
 
 
 def mask_text(value: Any, reveal: bool = False) -> Any:
