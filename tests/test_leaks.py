@@ -106,14 +106,16 @@ def everything(tmp_path_factory):
     db = out / "audit.duckdb"
     res = runner.invoke(app, ["run", str(export), "--as-of", AS_OF, "--out", str(out)])
     terminal.append(res.output)
-    assert res.exit_code in (0, 1), res.output
+    # exit 2: must-rules whose tables this small export lacks; everything is written all the same
+    assert res.exit_code in (0, 1, 2) and "notebooks: " in res.output, res.output
+    assert "failed" not in res.output.split("4. report:")[1].splitlines()[0], res.output
     for args in (["load", str(export), "--db", str(root / "again.duckdb")],
                  ["audit", "--db", str(db), "--as-of", AS_OF, "--out", str(out / "audit-again")],
                  ["gate", "--db", str(db), "--as-of", AS_OF, "--junit", str(out / "gate2" / "j.xml"),
                   "--docs", str(out / "gate2")],
                  ["rules"]):
         r = runner.invoke(app, args)
-        assert r.exit_code in (0, 1), (args, r.output)
+        assert r.exit_code in (0, 1, 2) and "error:" not in r.output, (args, r.output)
         terminal.append(r.output)
     return out, "\n".join(terminal), db
 

@@ -71,7 +71,7 @@ def test_every_notebook_ran_into_out(shop):
     res, out = shop["result"], shop["out"]
     assert res.exit_code == 0, res.messages()
     assert res.out_dir == out and res.index == out / "index.html"
-    assert re.fullmatch(r"7 notebooks: 7 ok in \d+\.\d s", res.tally())
+    assert re.fullmatch(r"8 notebooks: 8 ok in \d+\.\d s", res.tally())
     assert [n.name for n in res.notebooks] == list(an.NOTEBOOKS)
     for n in res.notebooks:
         assert n.status == "ok", n.error
@@ -258,7 +258,7 @@ def test_index_links_every_notebook_and_lists_every_rule(shop):
         assert f'class="sev {sev}"' in index
     # the statement's quotes name its web site as text; nothing is loaded or linked outside
     assert not re.search(r'(href|src)="https?:', index) and "<script" not in index
-    assert "7 notebooks: 7 ok in" in index
+    assert "8 notebooks: 8 ok in" in index
 
 
 def test_the_front_page_gives_a_verdict_per_promise(shop):
@@ -276,7 +276,7 @@ def test_the_front_page_gives_a_verdict_per_promise(shop):
             if clause in pol.rule_clauses(rid):
                 assert f">{rid}<" in row, (clause, rid)
     # the planted shop breaks every promise; the gate did not run into this folder
-    assert "12 promises: 0 kept, 12 violated, 0 not evaluable." in text
+    assert "14 promises: 0 kept, 14 violated, 0 not evaluable." in text
     assert "did not run with this report" in text
 
 
@@ -428,6 +428,6 @@ def test_render_turns_notebooks_executed_elsewhere_into_the_report(shop, tmp_pat
     shutil.copy(shop["out"] / "cookies.ipynb", out)
     cli = CliRunner().invoke(app, ["render", "--out", str(out)])
     assert cli.exit_code == 0, cli.output
-    assert "report: 7 notebooks: 7 ok" in cli.output and len(re.findall(r"^  ok ", cli.output, re.M)) == 7
+    assert "report: 8 notebooks: 8 ok" in cli.output and len(re.findall(r"^  ok ", cli.output, re.M)) == 8
     with pytest.raises(PrivauditError, match="no such folder"):
         rp.render(tmp_path / "missing")

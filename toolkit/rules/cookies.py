@@ -37,7 +37,7 @@ CLASSIFIED = """
                -- -1 / 0 sentinels of browser dumps read as 1970) is no lasting cookie
                CASE WHEN o.max_age_s IS NOT NULL THEN o.max_age_s <= 0
                     WHEN o.expires_at IS NULL THEN true
-                    ELSE o.expires_at <= coalesce(o.scanned_at, TIMESTAMPTZ '1970-01-02 00:00:00+00')
+                    ELSE o.expires_at <= coalesce(o.scanned_at, to_timestamp(86400))
                END AS session_by_expiry
         FROM cookie_observations o
         LEFT JOIN known kn ON kn.name = o.name AND kn.domain IS NOT DISTINCT FROM o.domain),
