@@ -171,3 +171,23 @@ def test_masked_forms_are_there_instead(everything):
     blob = df.to_csv()
     assert "p***@ziggo.nl" in blob and "11*****33" in blob or "411111******1111" in blob
     assert "email=p***@ziggo.nl" in blob and "naam=[redacted]" in blob and "83.84.*.*" in blob
+
+
+def test_every_csv_written_is_spreadsheet_safe(everything):
+    from .test_outputs import assert_spreadsheet_safe
+    out, _, _ = everything
+    written = sorted(out.rglob("*.csv"))
+    assert {p.name for p in written} >= {"findings.csv", "rules.csv"}
+    for p in written:
+        assert assert_spreadsheet_safe(p) > 0, p
+
+
+def test_every_output_is_owner_only(everything):
+    import os
+    import stat
+    out, _, _ = everything
+    for p in [out, *out.rglob("*")]:
+        if ".privaudit-tmp" in p.parts:
+            continue
+        want = 0o700 if p.is_dir() else 0o600
+        assert stat.S_IMODE(os.stat(p).st_mode) == want, (p, oct(os.stat(p).st_mode))

@@ -38,7 +38,6 @@ change. ``before_after.csv`` holds the comparison.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import shutil
@@ -50,7 +49,7 @@ from typing import Any, Callable
 
 import duckdb
 
-from . import __version__, schema
+from . import __version__, outputs, schema
 from .exceptions import PrivauditError, UnusableInputError
 from .ingest import connect
 from .masking import REDACTED
@@ -274,8 +273,14 @@ class _Planner:
                               sorted({r for _, r in holds if r})))
 
     def personal(self, table: str, fiscal: bool | None = None) -> list[str]:
-        return [c.name for c in schema.table(table).personal_columns
-                if self.has(table, c.name) and (fiscal is None or c.fiscal == fiscal)]
+        declared = [c.name for c in schema.table(table).personal_columns
+                    if self.has(table, c.name) and (fiscal is None or c.fiscal == fiscal)]
+        if fiscal is True:
+            return declared
+        # extra export columns that hold personal data (toolkit.personal_data): non-fiscal
+        extras = self.cached(("personal extras",), lambda: self.grouped(
+            "SELECT tbl, list(col ORDER BY col) FROM extra_columns WHERE personal GROUP BY tbl", {}))
+        return declared + [c for c in extras.get(table, []) if self.has(table, c)]
 
     def filled(self, table: str, cols: list[str], key: str, values: list[str]) -> dict[str, list]:
         """{key value: [(primary key, [filled columns among cols])]} for rows of ``table``."""
@@ -283,12 +288,18 @@ class _Planner:
             return {}
 
         def load() -> dict:
-            pk = schema.table(table).primary_key
-            items = ", ".join(f"CASE WHEN {_q(c)} IS NOT NULL THEN '{c}' END" for c in cols)
+            t = schema.table(table)
+            pk = t.primary_key
+            # declared columns from the audit's as_of view, extra export columns from the table
+            items = ", ".join(f"CASE WHEN {'v' if t.has(c) else 'x'}.{_q(c)} IS NOT NULL "
+                              f"THEN '{c}' END" for c in cols)
+            extra = any(not t.has(c) for c in cols)
+            join = f" JOIN {self.real(table)} x ON x.{_q(pk)} = v.{_q(pk)}" if extra else ""
             out: dict[str, list] = {}
             for k, rid, lst in self.q(
-                    f"SELECT {_q(key)}, {_q(pk)}, list_filter([{items}]::VARCHAR[], lambda x: x IS NOT NULL) "
-                    f"FROM {_q(table)} WHERE list_contains($v, {_q(key)}) ORDER BY 2", {"v": values}):
+                    f"SELECT v.{_q(key)}, v.{_q(pk)}, list_filter([{items}]::VARCHAR[], "
+                    f"lambda e: e IS NOT NULL) FROM {_q(table)} v{join} "
+                    f"WHERE list_contains($v, v.{_q(key)}) ORDER BY 2", {"v": values}):
                 if lst:
                     out.setdefault(k, []).append((rid, lst))
             return out
@@ -397,9 +408,15 @@ class _Planner:
         from .findings import bind
         from .rules.retention import _keep_until
         cols = self.personal("orders")
-        items = ", ".join(f"CASE WHEN o.{_q(c)} IS NOT NULL THEN '{c}' END" for c in cols) or "NULL"
+        t = schema.table("orders")
+        items = ", ".join(f"CASE WHEN {'o' if t.has(c) else 'x'}.{_q(c)} IS NOT NULL THEN '{c}' END"
+                          for c in cols) or "NULL"
+        # declared columns from the as_of view, extra export columns from the table itself
+        join = (f" JOIN {self.real('orders')} x ON x.order_id = o.order_id"
+                if any(not t.has(c) for c in cols) else "")
         sql = (f"SELECT o.order_id, {_keep_until('o')}, list_filter([{items}]::VARCHAR[], "
-               f"lambda x: x IS NOT NULL) FROM orders o WHERE list_contains($orders, o.order_id)")
+               f"lambda e: e IS NOT NULL) FROM orders o{join} "
+               f"WHERE list_contains($orders, o.order_id)")
         return self.cached("order_facts", lambda: {
             oid: (ku, lst) for oid, ku, lst in self.q(sql, bind(sql, self.params | {"orders": self.orders}))})
 
@@ -644,7 +661,7 @@ def _check_fiscal(p: _Planner) -> None:
     for t, rows in p.ops.null.items():
         meta = schema.table(t)
         for k, cols in rows.items():
-            fiscal = [c for c in cols if meta.column(c).fiscal]
+            fiscal = [c for c in cols if meta.has(c) and meta.column(c).fiscal]
             tag = k if t == "orders" else f"payment:{k}"
             if fiscal and tag not in p.fiscal_released:
                 raise PrivauditError(f"plan error: would clear the fiscal fields {', '.join(fiscal)} "
@@ -772,16 +789,14 @@ def plan(db: str | Path, run_id: str | None = None, out: str | Path = "remediati
 
 
 def _csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (" ".join(v) if isinstance(v, list) else v) for k, v in r.items()})
+    """A private, spreadsheet-safe CSV (``toolkit.outputs``)."""
+    outputs.write_csv(path, columns, ({k: (" ".join(v) if isinstance(v, list) else v)
+                                       for k, v in r.items()} for r in rows))
 
 
 def _write_plan(plan: Plan) -> None:
     out = plan.out
-    out.mkdir(parents=True, exist_ok=True)
+    outputs.private_dir(out)
     _csv(out / "actions.csv", [asdict(a) | {"rows": len(a.keys)} for a in plan.actions],
          ["action_id", "rule_id", "subject_table", "subject_id", "customer_id", "table", "action",
           "columns", "rows", "keys", "note"])
@@ -807,7 +822,7 @@ def _write_plan(plan: Plan) -> None:
         lines.append(s["sql"])
     lines.append("COMMIT;")
     plan.sql = out / "remediate.sql"
-    plan.sql.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outputs.write_text(plan.sql, "\n".join(lines) + "\n")
     meta = {"plan_id": plan.plan_id, "run_id": plan.run_id, "as_of": plan.as_of.isoformat(),
             "as_of_date": plan.as_of_date.isoformat(), "db": str(plan.db),
             "policy": {"source": plan.policy.source, "sha256": plan.policy.sha256},
@@ -816,7 +831,7 @@ def _write_plan(plan: Plan) -> None:
             "actions": len(plan.actions), "held": len(plan.held), "skipped": len(plan.skipped),
             "notifications": len(plan.notifications),
             "statements": [{k: v for k, v in s.items() if k != "sql"} for s in plan.statements]}
-    (out / "plan.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    outputs.write_text(out / "plan.json", json.dumps(meta, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------- applying and proving
@@ -860,7 +875,7 @@ class ApplyResult:
 
 
 def _copy_db(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    outputs.private_dir(dst.parent)
     for suffix in ("", ".wal"):
         s, d = Path(str(src) + suffix), Path(str(dst) + suffix)
         d.unlink(missing_ok=True)

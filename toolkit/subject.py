@@ -44,9 +44,10 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from . import __version__, schema
+from . import __version__, outputs, schema
 from .exceptions import PrivauditError, UnusableInputError
 from .ingest import connect
+from .masking import masker
 from .policy import DataCategory, Policy, load_policy
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "access"
@@ -529,12 +530,7 @@ def _retention_text(cat: DataCategory, policy: Policy, r: dict, s: dict, as_of_d
 
 
 def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-    finally:
-        os.chmod(path, 0o600)
+    outputs.write_text(path, text)
 
 
 def access(db: str | Path, out: str | Path, email: str | None = None,
@@ -607,12 +603,8 @@ def access(db: str | Path, out: str | Path, email: str | None = None,
             "withheld_columns": subject.withheld,
             "notes": subject.notes,
         }
-        old = os.umask(0o077)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        finally:
-            os.umask(old)
-        os.chmod(out, 0o700)
+        outputs.private_dir(out)
+        os.chmod(out, 0o700)           # the package's own folder, even when it existed
         html_path, data_path = out / "index.html", out / "data.json"
         _write_private(data_path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
         _write_private(html_path, html)
@@ -634,9 +626,10 @@ REQUEST_COLUMNS = ["dsr_id", "customer_id", "channel", "received", "due", "days_
 
 
 def open_requests(db: str | Path, as_of: str | date | datetime | None = None,
-                  policy: str | Path | Policy | None = None):
+                  policy: str | Path | Policy | None = None, reveal: bool = False):
     """Open access requests at ``as_of`` (default now): their deadline, whether a package can be
-    produced from the data, and the package made for them, if any (a DataFrame, no personal data).
+    produced from the data, and the package made for them, if any (a DataFrame, no personal data:
+    request and customer ids are masked like a finding's unless ``reveal``).
 
     The deadline is DSR-001's own: its query, run with the verdict date moved to the end of time,
     returns every request still unanswered at ``as_of`` with its deadline (one month from the
@@ -679,6 +672,7 @@ def open_requests(db: str | Path, as_of: str | date | datetime | None = None,
         except duckdb.CatalogException:
             pass
         out = []
+        shown = masker(reveal)          # ids as they may leave the database (toolkit.masking)
         for dsr_id, due, ev in rows:
             ev = dict(ev)
             cid, channel, received = con.execute(
@@ -695,7 +689,7 @@ def open_requests(db: str | Path, as_of: str | date | datetime | None = None,
             pkg = list(made.get(f"dsr:{dsr_id}", []))       # made for this request, or for
             pkg += [p for p, at in made.get(f"cid:{cid}", [])   # its customer since it came in
                     if at.date() >= received and p not in pkg]
-            out.append({"dsr_id": dsr_id, "customer_id": cid, "channel": channel,
+            out.append({"dsr_id": shown(dsr_id), "customer_id": shown(cid), "channel": channel,
                         "received": received, "due": due, "days_left": (due - as_of_date).days,
                         "extension": ev.get("extension"), "package": "yes" if can else "no",
                         "reason": reason, "package_made": ", ".join(pkg)})
