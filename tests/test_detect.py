@@ -244,6 +244,12 @@ LAYOUTS = [
     ("NL91ABNA0417164300.", [("iban", "NL91ABNA0417164300", "NL91ABNA0417164300")]),
     ("NL91ABNA0417164300X", []),
     ("Slash: AL47/2121/1009/0000/0002/3569/8741", []),
+    # an IPv4 address is not a dotted BSN (118.112.235 passes the 11-proof; a Remote Addr column
+    # of an export holds thousands of addresses), but a BSN next to one is still found
+    ("ingelogd vanaf 176.118.112.235", []),
+    ("176.118.112.235", []),
+    ("ip 176.118.112.235, bsn 123.456.782", [("bsn", "123456782", "123.456.782")]),
+    ("111.222.333.4444", [("bsn", "111222333", "111.222.333")]),       # no address: 4444 > 255
 ]
 
 
@@ -291,3 +297,16 @@ def test_candidates_keep_where_and_how_the_number_was_written(con):
         ("customers", "notes", "c1", "c1", "iban", "NL91ABNA0417164300", 6, 22, "NL91-ABNA-0417-1643-00")]
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'free_text_%'"
                        ).fetchone()[0] == 0          # the scratch tables are dropped
+
+
+def test_no_ip_address_is_a_number(con):
+    """Random IPv4 addresses (about one in 25 holds three octets that pass the 11-proof) yield
+    nothing, alone or in a sentence."""
+    rnd = random.Random(4)
+    ips = [".".join(str(rnd.randint(0, 255)) for _ in range(4)) for _ in range(2000)]
+    octets = [ip.split(".") for ip in ips]
+    look_alike = sum(any(all(len(o) == 3 for o in q[i:i + 3]) and detect.bsn("".join(q[i:i + 3]))
+                         for i in (0, 1)) for q in octets)
+    assert look_alike >= 20                  # the trap is there
+    hits = detect.scan(ips + [f"login vanaf {ip} om 10:00" for ip in ips[:200]], con)
+    assert not any(hits), [h for h in hits if h][:3]

@@ -24,7 +24,7 @@ AS_OF = "2025-03-02"
 
 EMAIL = "piet.pietersen@ziggo.nl"
 EMAIL2 = "marietje.klaassen@kpnmail.nl"
-PHONE = "06-12345678"
+PHONE = "06-19283746"   # (not 12345678: the rule docs quote the BSN 123456782)
 BSN = "111222333"
 IBAN = "NL91ABNA0417164300"
 CARD = "4111 1111 1111 1111"
@@ -34,7 +34,7 @@ STREET = "Gentiaanstraat"
 
 #: what must appear nowhere, in every spelling it was fed in
 SECRETS = [EMAIL, quote(EMAIL), quote(quote(EMAIL)), "piet.pietersen", EMAIL2, "marietje.klaassen",
-           "12345678", BSN, IBAN, "0417164300", "NL91 ABNA", CARD, "4111111111111111",
+           "19283746", BSN, IBAN, "0417164300", "NL91 ABNA", CARD, "4111111111111111",
            "1111 1111 1111", IP, "85.86", NAME, STREET, "Klaassen"]
 
 ISSUE_URL = ("https://www.contractstatus.nl/bedankt?email=piet.pietersen%40ziggo.nl&bsn=111222333"

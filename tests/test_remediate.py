@@ -268,3 +268,25 @@ def test_cli_plan_and_apply(shop, tmp_path):
     assert "RET-001" in r.output and "closed" in r.output and (out / "remediated.duckdb").is_file()
     r = CliRunner().invoke(app, ["remediate", "--db", str(db), "--run", "nope", "--out", str(out)])
     assert r.exit_code == 2 and "no run 'nope'" in r.output
+
+
+def test_a_number_in_an_extra_export_column_is_redacted(tmp_path):
+    """Free text in a column the schema does not know (kept from the export) is redacted like a
+    declared one: the planner reads it from the table itself, not from the audit's view."""
+    from .conftest import write_files
+    export = write_files(tmp_path / "export", {
+        "customers.csv": "customer_id,created_at,status,email,Opmerking Klant\n"
+                         "c1,2025-01-05T10:00:00Z,active,a@example.nl,pas 4111 1111 1111 1111 graag\n"
+                         "c2,2025-01-05T10:00:00Z,active,b@example.nl,geen nummer\n"})
+    db = tmp_path / "a.duckdb"
+    toolkit.load(export, db=db)
+    run = toolkit.audit(db, "2025-03-02", rules="SEC-002")
+    assert [(f["subject_id"], json.loads(f["details"])["column"]) for f in run.findings] == \
+        [("c1", "customers.opmerking_klant")]
+    plan = remediate.plan(db, run.run_id, tmp_path / "plan")
+    assert [(a.table, a.action, a.columns) for a in plan.actions] == \
+        [("customers", "redact", ["opmerking_klant"])]
+    res = remediate.apply(plan, copy=tmp_path / "copy.duckdb")
+    assert rows(tmp_path / "copy.duckdb", "SELECT opmerking_klant FROM customers ORDER BY 1") == \
+        [("geen nummer",), ("pas [redacted] graag",)]
+    assert {r.rule_id: r.after for r in res.rules}["SEC-002"] == 0

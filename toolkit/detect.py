@@ -132,6 +132,11 @@ IBAN_STRUCTURE_PATTERN = "(?:" + "|".join(
     cc + "[0-9]{2}" + "".join(f"{_STRICT[k]}{{{n}}}" for n, k in _PARTS.findall(structure))
     for cc, structure in sorted(IBAN_STRUCTURES.items())) + ")"
 
+# a digit chain that is all of an IPv4 address (four dotted octets, 0-255) is an address, not a
+# number: 176.118.112.235 holds no BSN 118.112.235 (one IPv4 address in 25 would pass the 11-proof)
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_PATTERN = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+
 BSN_LAYOUTS = ([9], [3, 3, 3], [4, 2, 3])
 BSN_BARE_WINDOW = 40                       # characters before an 8-digit BSN that must say "bsn"
 NEAR = 60                                  # characters either side read for the context score
@@ -267,6 +272,7 @@ def scan_statements(source: str, target: str = "text_candidates") -> list[str]:
     keys = "tbl, col, id, customer_id, chat_id"
     layouts = _sql_str("|".join(SEPARATOR.join(f"[0-9]{{{n}}}" for n in lay) for lay in BSN_LAYOUTS))
     bsn_words, card_words = _sql_str(CONTEXT["bsn"]), _sql_str(CONTEXT["card"])
+    ipv4 = _sql_str(IPV4_PATTERN)
     src, tokens, ibans, digit_hits = SCRATCH
     return [
         # the texts holding at least one token (the one pass over every text)
@@ -291,7 +297,8 @@ def scan_statements(source: str, target: str = "text_candidates") -> list[str]:
         # mistyped IBAN and claims its characters)
         f"""CREATE OR REPLACE TEMP TABLE {digit_hits} AS
         WITH chains AS (
-            SELECT rid, k, tok, 0 AS base FROM {tokens} WHERE NOT regexp_matches(tok, '^[A-Za-z]')
+            SELECT rid, k, tok, 0 AS base FROM {tokens}
+            WHERE NOT regexp_matches(tok, '^[A-Za-z]') AND NOT regexp_full_match(tok, {ipv4})
             UNION ALL
             SELECT rid, k, unnest(ct) AS tok, unnest(match_starts(ct, cp)) - 1 AS base
             FROM (SELECT *, regexp_split_to_array(tok, {chain}) AS cp

@@ -101,9 +101,9 @@ def values_sql(catalog: str, extras: dict[str, list[str]], present: dict[str, se
     for tname, cols in extras.items():
         t = schema.table(tname)
         base = f"{_q(catalog)}.main.{_q(tname)}"
-        if t.has("customer_id"):
+        if "customer_id" in present[tname]:          # a schema column the export may lack
             cust, join = "x.customer_id", ""
-        elif tname in LINKS:
+        elif tname in LINKS and LINKS[tname][1] in present[tname]:
             other, key = LINKS[tname]
             cust = "l.customer_id"
             join = f" LEFT JOIN {_q(other)} l ON l.{_q(key)} = x.{_q(key)}"

@@ -512,8 +512,10 @@ class _Planner:
                 continue
             pk = schema.table(tbl).primary_key
             keys = [f["subject_id"] for f in fs if f["subject_table"] == tbl]
+            # a declared column from the audit's as_of view, an extra export column from the table
+            src = _q(tbl) if schema.table(tbl).has(col) else self.real(tbl)
             texts[(tbl, col)] = {str(k): (v, h) for k, v, h in self.q(
-                f"SELECT {_q(pk)}, {_q(col)}, sha256({_q(col)}) FROM {_q(tbl)} "
+                f"SELECT {_q(pk)}, {_q(col)}, sha256({_q(col)}) FROM {src} "
                 f"WHERE list_contains($k, CAST({_q(pk)} AS VARCHAR))", {"k": keys})}
         for f in fs:
             tbl, key = f["subject_table"], f["subject_id"]
