@@ -665,6 +665,77 @@ def remediate(
     raise typer.Exit(result.exit_code)
 
 
+statement_app = typer.Typer(help="The privacy statement itself: GDPR Art. 12-14 checks and the "
+                             "statement against the data.", no_args_is_help=True)
+app.add_typer(statement_app, name="statement")
+VERDICT_STYLE = {"missing": "red", "invalid": "bold red", "outdated": "red",
+                 "inconsistent": "yellow", "present": "green"}
+
+
+@statement_app.command("review")
+def statement_review(
+    file: Path = typer.Argument(..., help="The statement: plain text, Markdown or HTML."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy file: first-party domains "
+                                          "and review interval (default: contractstatus.nl)."),
+    db: Optional[Path] = typer.Option(None, "--db", help="Also compare the statement with this "
+                                      "database's data (TRN rules)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Review date (default today); the "
+                                        "audit date with --db."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder for statement_findings.csv "
+                                           "and statement_findings.json."),
+):
+    """Check a privacy statement: exit 0 nothing missing, 1 missing/invalid/outdated, 2 unusable."""
+    from .statement import review
+
+    try:
+        res = review(file, policy=policy, db=db, as_of=as_of, out=out_dir)
+    except PrivauditError as e:
+        fail(e)
+    d = res.document
+    t = Table(title=escape(f"{d.title or file.name} ({d.language}, {len(d.sentences)} sentences, "
+                           f"dated {res.statement_date or 'nowhere'}) reviewed on {res.as_of}"),
+              title_justify="left")
+    for col in ("check", "GDPR", "verdict", "explanation", "where"):
+        t.add_column(col, overflow="fold")
+    for c in res.checks:
+        where = "; ".join(q.where for q in c.quotes[:2])
+        t.add_row(c.check_id, c.gdpr_ref, f"[{VERDICT_STYLE[c.verdict]}]{c.verdict}[/]",
+                  escape(c.explanation), escape(where))
+    out.print(t)
+    for s in res.not_evaluated:
+        err.print(f"{s['check_id']}: {s['status']} {s['missing'] or s['error']}", markup=False)
+    counts = ", ".join(f"{n} {v}" for v, n in res.counts().items() if n)
+    where = f"; written to {out_dir}" if out_dir else ""
+    out.print(f"{len(res.checks)} checks: {counts}{where}", markup=False)
+    raise typer.Exit(res.exit_code)
+
+
+policy_app = typer.Typer(help="Policy files: the statement codified as data.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("draft")
+def policy_draft(
+    file: Path = typer.Argument(..., help="The statement: plain text, Markdown or HTML."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the YAML here (default: "
+                                            "print it)."),
+    base: Optional[Path] = typer.Option(None, "--base", help="Policy for the values a statement "
+                                        "cannot give (default: contractstatus.nl)."),
+):
+    """Draft a policy YAML from a statement, each value with its quote ('# confirm' where unsure)."""
+    from .statement import draft_policy
+
+    try:
+        text = draft_policy(file, out=out_file, base=base)
+    except PrivauditError as e:
+        fail(e)
+    if out_file is None:
+        out.print(text, markup=False, soft_wrap=True, end="")
+    else:
+        confirm = sum("# confirm" in line or "; confirm" in line for line in text.splitlines())
+        out.print(f"wrote {out_file} ({confirm} value(s) to confirm)", markup=False)
+
+
 def _on_signal(signum, frame) -> None:
     # SIGTERM is raised like Ctrl-C, so that transactions roll back and temporary files go
     import signal

@@ -32,6 +32,16 @@ import duckdb
 from .exceptions import PolicyError
 
 
+def add_months(d: date, n: int) -> date:
+    """``d`` plus ``n`` calendar months, clamped to the month's end (the ``add_months`` macro in
+    Python): 2024-02-29 + 12 = 2025-02-28, 2024-01-31 + 1 = 2024-02-29."""
+    import calendar
+
+    y, m = divmod(d.month - 1 + n, 12)
+    year, month = d.year + y, m + 1
+    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+
+
 def check_timezone(tz: str) -> str:
     """A valid IANA time-zone name, safe to write into a macro (SQL cannot bind it there)."""
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*", tz):

@@ -136,6 +136,7 @@ def parse_as_of(value: str | date | datetime, tz: str = "Europe/Amsterdam") -> t
 def parameters(policy: Policy, as_of: datetime, as_of_date: date) -> dict:
     """Every value a rule may bind, by name (``$name`` in its SQL)."""
     r, n, s, d, c = policy.retention, policy.newsletters, policy.sharing, policy.dsr, policy.cookies
+    tr = policy.transparency
     return {
         "as_of": as_of, "as_of_date": as_of_date,
         "inactivity_months": r.inactivity_months, "grace_days": r.grace_days,
@@ -156,6 +157,10 @@ def parameters(policy: Policy, as_of: datetime, as_of_date: date) -> dict:
         "session_only": c.session_only, "first_party_only": c.first_party_only,
         "dsr_deadline_months": d.deadline_months, "dsr_extension_months": d.extension_months,
         "dsr_roll": d.roll_to_working_day,
+        "statement_date": policy.statement.date,
+        "disclosed_recipient_categories": list(tr.disclosed_recipient_categories) if tr else [],
+        "disclosed_countries": list(tr.disclosed_countries) if tr else [],
+        "described_processing": list(tr.described_processing) if tr else [],
     }
 
 

@@ -41,6 +41,50 @@ class Statement(_Model):
     url: str
     date: date
     language: str = "nl"
+    # a statement older than this is stale (TRN-005; Art. 12, 13(3), 5(2))
+    review_months: int = Field(12, ge=1, le=1200)
+
+
+# recipient categories and processings the statement can disclose or describe (TRN-002, TRN-003)
+PROCESSINGS = ("delivery", "distribution_centre", "external_sellers", "cs_outsourcer",
+               "research_invitations", "general_newsletters", "personalised_newsletters",
+               "customer_service_chats", "call_records", "site_personalisation", "social_login",
+               "social_sharing")
+
+
+class Transparency(_Model):
+    """What the statement itself discloses, as data (TRN-002, TRN-003; ``privaudit policy draft``
+    fills it from a statement)."""
+    disclosed_recipient_categories: list[str] = []
+    # third countries the statement names (ISO codes); EEA countries need no mention
+    disclosed_countries: list[str] = []
+    described_processing: list[str] = []
+
+    @field_validator("disclosed_recipient_categories")
+    @classmethod
+    def _categories(cls, v: list[str]) -> list[str]:
+        from .schema import RECIPIENT_CATEGORIES
+        for c in v:
+            if c not in RECIPIENT_CATEGORIES:
+                raise ValueError(f"{c!r} is not a recipient category "
+                                 f"({', '.join(RECIPIENT_CATEGORIES)})")
+        return v
+
+    @field_validator("disclosed_countries")
+    @classmethod
+    def _countries(cls, v: list[str]) -> list[str]:
+        for c in v:
+            if not re.fullmatch(r"[A-Z]{2}", c):
+                raise ValueError(f"{c!r} is not a two-letter country code")
+        return v
+
+    @field_validator("described_processing")
+    @classmethod
+    def _processing(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if p not in PROCESSINGS:
+                raise ValueError(f"{p!r} is not a known processing ({', '.join(PROCESSINGS)})")
+        return v
 
 
 class Retention(_Model):
@@ -267,6 +311,7 @@ class Policy(_Model):
     sharing: Sharing
     dsr: Dsr = Dsr()
     personal_data: PersonalData = PersonalData()
+    transparency: Transparency | None = None
     rules: dict[str, RuleSpec]
     clauses: dict[str, Clause] = {}
     gate: Gate = Gate()
@@ -317,6 +362,14 @@ class Policy(_Model):
             if not self.rules[rid].enabled:
                 raise ValueError(f"gate.must: {rid} is disabled (enabled: false); a must-rule "
                                  f"has to be evaluated")
+        return self
+
+    @model_validator(mode="after")
+    def _transparency_for_trn(self) -> "Policy":
+        needing = sorted(r for r in self.rules if r in ("TRN-002", "TRN-003"))
+        if needing and self.transparency is None:
+            raise ValueError(f"transparency: required by rules {', '.join(needing)} (what the "
+                             "statement discloses; 'privaudit policy draft' writes it)")
         return self
 
     def rule(self, rule_id: str) -> RuleSpec:
