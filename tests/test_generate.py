@@ -21,7 +21,7 @@ import duckdb
 import pytest
 
 from toolkit import schema
-from toolkit.generate import RULES, generate
+from toolkit.generate import RULES, STATEMENT_RULES, generate
 from toolkit.generate.writers import columns, export_columns, file_name
 
 AS_OF = date(2026, 10, 31)
@@ -92,6 +92,9 @@ def test_every_rule_has_three_plants_and_three_near_misses(shop):
     flagged = Counter(r for r, _ in truth)
     near = Counter(r["rule_id"] for r in read_near(out))
     for rule in RULES:
+        if rule == "TRN-003":       # subjects: the statement's processings, none can be planted
+            assert flagged[rule] >= 1 and near[rule] >= 3, rule
+            continue
         assert summary["planted"][rule] >= 3, rule
         assert flagged[rule] >= 3, rule
         assert near[rule] >= 3, rule
@@ -114,7 +117,9 @@ def test_truth_files_are_sorted_and_readme_lists_every_rule(shop):
 
 def test_clean_shop_has_empty_truth(clean_shop):
     out, summary, _ = clean_shop
-    assert read_truth(out) == set()
+    # nothing planted; the shipped statement still does not disclose the shop's e-mail services,
+    # payment provider and US host, predates its recipients, and describes social login
+    assert {r for r, _ in read_truth(out)} == set(STATEMENT_RULES)
     assert read_near(out) == []
     assert summary["rows"]["customers"] == 300
     assert sum(summary["planted"].values()) == 0
@@ -530,6 +535,44 @@ def check_nws003_person(con):
             AND r.occurred_at < s.sent_at)""")
 
 
+# the seed statement as the shipped policy codifies it (transparency section, statement date)
+DISCLOSED = "('delivery', 'distribution_centre', 'external_seller', 'cs_outsourcer', 'research_agency', 'authority')"
+EEA_SQL = ("('AT','BE','BG','HR','CY','CZ','DK','EE','FI','FR','DE','GR','HU','IE','IT','LV','LT',"
+           "'LU','MT','NL','PL','PT','RO','SK','SI','ES','SE','IS','LI','NO')")
+
+
+def check_trn002(con):
+    return ids(con, f"""SELECT DISTINCT r.recipient_id FROM transfers t JOIN recipients r USING (recipient_id)
+        WHERE r.category NOT IN {DISCLOSED}
+           OR coalesce(nullif(t.destination_country, ''), r.country_code) NOT IN {EEA_SQL}""")
+
+
+def check_trn003(con):
+    described = {
+        "delivery": "SELECT count(*) FROM transfers JOIN recipients USING (recipient_id) WHERE category = 'delivery'",
+        "distribution_centre": "SELECT count(*) FROM transfers JOIN recipients USING (recipient_id) WHERE category = 'distribution_centre'",
+        "external_sellers": "SELECT (SELECT count(*) FROM transfers JOIN recipients USING (recipient_id) WHERE category = 'external_seller') + (SELECT count(*) FROM order_items WHERE seller_id <> '')",
+        "cs_outsourcer": "SELECT (SELECT count(*) FROM transfers JOIN recipients USING (recipient_id) WHERE category = 'cs_outsourcer') + (SELECT count(*) FROM chats WHERE handled_by_recipient_id <> '')",
+        "research_invitations": "SELECT (SELECT count(*) FROM transfers JOIN recipients USING (recipient_id) WHERE category = 'research_agency') + (SELECT count(*) FROM sends WHERE newsletter_type = 'research')",
+        "general_newsletters": "SELECT count(*) FROM sends WHERE newsletter_type = 'general'",
+        "personalised_newsletters": "SELECT count(*) FROM sends WHERE personalised OR newsletter_type = 'personalised'",
+        "customer_service_chats": "SELECT count(*) FROM chats",
+        "call_records": "SELECT count(*) FROM calls",
+        "site_personalisation": "SELECT count(*) FROM cookies WHERE declared_category = 'personalisation'",
+        "social_login": "SELECT (SELECT count(*) FROM transfers JOIN recipients USING (recipient_id) WHERE category = 'social_network') + (SELECT count(*) FROM cookies WHERE declared_category = 'social')",
+        "social_sharing": "SELECT count(*) FROM transfers JOIN recipients USING (recipient_id) WHERE category = 'social_network'",
+    }
+    return {p for p, sql in described.items() if con.execute(sql).fetchone()[0] == 0}
+
+
+def check_trn005(con):
+    return ids(con, """WITH f AS (SELECT recipient_id, min(nl(transferred_at)) AS first FROM transfers GROUP BY 1),
+        a AS (SELECT recipient_id, min(least(signed_on, valid_from)) AS first FROM agreements GROUP BY 1)
+        SELECT f.recipient_id FROM f LEFT JOIN a USING (recipient_id) LEFT JOIN recipients r USING (recipient_id)
+        WHERE least(f.first, coalesce(a.first, f.first)) > DATE '2018-05-13'
+          AND coalesce(r.role, '') <> 'authority' AND coalesce(r.category, '') <> 'authority'""")
+
+
 CHECKS = {
     "RET-001": check_ret001, "RET-005": check_ret005, "RET-006": check_ret006,
     "RET-014": check_ret014, "SHR-001": check_shr001, "SHR-002": check_shr002,
@@ -541,7 +584,18 @@ CHECKS = {
     "DSR-001": check_dsr001, "DSR-004": check_dsr004, "SEC-001": check_sec001,
     "SEC-002": lambda c: check_sec(c, "SEC-002"), "SEC-004": lambda c: check_sec(c, "SEC-004"),
     "SEC-006": lambda c: check_sec(c, "SEC-006"), "TRN-001": check_trn001,
+    "TRN-002": check_trn002, "TRN-003": check_trn003, "TRN-005": check_trn005,
 }
+
+
+def test_transparency_truth_uses_the_shipped_policy():
+    from toolkit.generate import plant_transparency as pt
+    from toolkit.policy import load_policy
+    pol = load_policy()
+    assert pol.statement.date == pt.STATEMENT_DATE
+    assert set(pol.transparency.disclosed_recipient_categories) == pt.DISCLOSED_CATEGORIES
+    assert set(pol.transparency.disclosed_countries) == pt.DISCLOSED_COUNTRIES
+    assert tuple(pol.transparency.described_processing) == pt.DESCRIBED
 
 
 @pytest.mark.parametrize("dataset", ["shop", "clean_shop", "other_shop"])

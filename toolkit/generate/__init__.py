@@ -24,13 +24,14 @@ from pathlib import Path
 from . import (commerce, cookies, marketing, people, plant_cookies, plant_marketing,  # noqa: F401
                plant_retention, plant_rights, plant_security, plant_sharing, requests, service,
                sharing, truth)
+from . import plant_transparency  # noqa: E402  (last: its TRN-003 scenario runs after every row)
 from ..exceptions import UsageError
 from .context import Ctx
 from .scenarios import REGISTRY, Scenario
-from .truth import RULES
+from .truth import RULES, STATEMENT_RULES
 from .writers import EXPORT_EXTRAS
 
-__all__ = ["generate", "repetitions", "RULES", "REGISTRY", "DEFAULT_AS_OF"]
+__all__ = ["generate", "repetitions", "RULES", "STATEMENT_RULES", "REGISTRY", "DEFAULT_AS_OF"]
 
 DEFAULT_AS_OF = date(2026, 10, 31)
 
@@ -100,6 +101,7 @@ def generate(out_dir, customers: int = 500, seed: int = 0, as_of: date = DEFAULT
     counts = ctx.close()
     if reps:
         _undeclared_columns_truth(ctx)
+    plant_transparency.truth(ctx)
     truth.write(ctx, REGISTRY, counts, reps)
 
     def per_rule(rows) -> dict[str, int]:

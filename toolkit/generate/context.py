@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -17,7 +17,7 @@ from pathlib import Path
 from faker import Faker
 
 from .. import schema
-from .calendar import AMS, local
+from .calendar import AMS, local, nl_date
 from .writers import columns, open_writer
 
 EMAIL_DOMAINS = ("gmail.com", "hotmail.com", "outlook.com", "ziggo.nl", "kpnmail.nl",
@@ -74,6 +74,10 @@ class Cust:
     purge_kind: str | None = None       # erased | retention | deauthorised | deleted
 
 
+_WATCHED = frozenset({"transfers", "order_items", "chats", "calls", "newsletter_sends",
+                      "cookie_observations"})
+
+
 class Ctx:
     """State of one run. ``emit`` writes a row; ``flag``/``miss`` record the truth."""
 
@@ -100,6 +104,11 @@ class Ctx:
         self.truth_notes: dict[tuple[str, str], str] = {}
         self.near: list[tuple[str, str, str]] = []
         self.planted: list[tuple[str, str, str]] = []     # (rule, subject, scenario) primary plants
+        # what the data show, for the transparency truth (TRN-002/003/005): first transfer day and
+        # destination countries per recipient, and counts of evidence of described processing
+        self.first_transfer: dict[str, date] = {}
+        self.transfer_countries: dict[str, set[str]] = defaultdict(set)
+        self.evidence: Counter = Counter()
 
     # ---------------------------------------------------------------------------- ids & rows
     def nid(self, prefix: str, width: int = 8) -> str:
@@ -113,7 +122,33 @@ class Ctx:
             if v is not None and v > limit:
                 raise AssertionError(f"{table}.{c} {v} is not before as_of {self.as_of}: {row}")
         self.writers[table].write(row)
+        if table in _WATCHED:
+            self._watch(table, row)
         return row
+
+    def _watch(self, table: str, row: dict) -> None:
+        ev = self.evidence
+        if table == "transfers":
+            rid, d = row["recipient_id"], nl_date(row["transferred_at"])
+            if rid not in self.first_transfer or d < self.first_transfer[rid]:
+                self.first_transfer[rid] = d
+            if row.get("destination_country"):
+                self.transfer_countries[rid].add(row["destination_country"])
+        elif table == "order_items":
+            if row.get("seller_id"):
+                ev["seller_lines"] += 1
+        elif table == "chats":
+            ev["chats"] += 1
+            if row.get("handled_by_recipient_id"):
+                ev["chats_handled"] += 1
+        elif table == "calls":
+            ev["calls"] += 1
+        elif table == "newsletter_sends":
+            ev["send_" + str(row.get("newsletter_type"))] += 1
+            if row.get("personalised"):
+                ev["send_personalised_flag"] += 1
+        elif table == "cookie_observations":
+            ev["cookie_" + str(row.get("declared_category"))] += 1
 
     def close(self) -> dict[str, int]:
         counts = {}

@@ -74,6 +74,13 @@ RECIPIENTS: tuple[Recipient, ...] = (
     Recipient("R13", "NimbusCRM Inc.", "processor", "hosting", "US"),
     Recipient("R14", "Nieuwsbrief Expres B.V.", "processor", "email_service", "NL"),
     Recipient("R15", "Politie Oost-Nederland", "authority", "authority", "NL"),
+    # recipients of the transparency scenarios (plant_transparency): data flow to them only there
+    Recipient("R16", "Doelgroep Media B.V.", "processor", "advertising", "NL"),
+    Recipient("R17", "Alpen Paketdienst AG", "processor", "delivery", "CH"),
+    Recipient("R18", "Paketdienst Rhein GmbH", "processor", "delivery", "DE"),
+    Recipient("R19", "Pakhuis Oost B.V.", "processor", "distribution_centre", "NL"),
+    Recipient("R20", "Pakhuis West B.V.", "processor", "distribution_centre", "NL"),
+    Recipient("R21", "Klantwaarde Analyse B.V.", "processor", "analytics", "NL"),
 )
 BY_ID = {r.recipient_id: r for r in RECIPIENTS}
 SELLER_RECIPIENT = {r.seller_id: r.recipient_id for r in RECIPIENTS if r.seller_id}
@@ -128,6 +135,20 @@ AGREEMENTS: tuple[Agreement, ...] = (
     # a processor with only a data-sharing agreement: no Art. 28 DPA (SHR-002)
     Agreement("AG019", "R14", "c2c_sharing", _d("2023-01-10"), _d("2023-01-15"), None, None,
               ("email",), "eea"),
+    # transparency scenarios: an ad network, a Swiss carrier on the 2021 SCCs, a German carrier,
+    # two warehouses contracted on the statement's date (2018-05-13) and the day after, analytics
+    Agreement("AG020", "R16", "dpa_art28", _d("2024-03-01"), _d("2024-03-01"), None, None,
+              ("email",), "eea"),
+    Agreement("AG021", "R17", "dpa_art28", _d("2022-01-10"), _d("2022-01-10"), None, None,
+              tuple(DELIVERY), "scc_2021"),
+    Agreement("AG022", "R18", "dpa_art28", _d("2020-06-01"), _d("2020-06-01"), None, None,
+              tuple(DELIVERY), "eea"),
+    Agreement("AG023", "R19", "dpa_art28", _d("2018-05-13"), _d("2018-05-13"), None, None,
+              tuple(["order_id"] + LINES + DELIVERY[1:]), "eea"),
+    Agreement("AG024", "R20", "dpa_art28", _d("2018-05-14"), _d("2018-05-14"), None, None,
+              tuple(["order_id"] + LINES + DELIVERY[1:]), "eea"),
+    Agreement("AG025", "R21", "dpa_art28", _d("2025-01-06"), _d("2025-01-06"), None, None,
+              ("email", "order_id", "total_incl_vat"), "eea"),
 )
 
 

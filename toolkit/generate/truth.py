@@ -20,13 +20,18 @@ from .writers import FORMATS, columns, file_name
 RULES = ("RET-001", "RET-005", "RET-006", "RET-014", "SHR-001", "SHR-002", "SHR-003", "SHR-004",
          "SHR-005", "SHR-008", "CON-001", "NWS-001", "NWS-002", "NWS-003", "NWS-006", "CKE-001",
          "CKE-002", "CKE-003", "CKE-004", "DSR-001", "DSR-004", "SEC-001", "SEC-002", "SEC-004",
-         "SEC-006", "TRN-001")
+         "SEC-006", "TRN-001", "TRN-002", "TRN-003", "TRN-005")
+# rules whose subjects are the shop's own statement against its data, not records: even a shop
+# without planted violations has them, and TRN-003's subjects are the statement's processings
+STATEMENT_RULES = ("TRN-002", "TRN-003", "TRN-005")
 
 SUBJECT = {"RET-001": "customers", "RET-005": "orders", "RET-006": "orders", "RET-014": "customers",
            "CON-001": "newsletter_consent_events", "DSR-001": "dsr_requests",
            "DSR-004": "dsr_requests", "SEC-001": "payments",
            "SEC-002": "chat_messages / calls", "SEC-004": "chat_messages / calls",
-           "SEC-006": "chat_messages / calls", "TRN-001": "extra columns (table.column)"}
+           "SEC-006": "chat_messages / calls", "TRN-001": "extra columns (table.column)",
+           "TRN-002": "recipients", "TRN-003": "statement (described processing)",
+           "TRN-005": "recipients"}
 for _r in RULES:
     SUBJECT.setdefault(_r, {"SHR": "transfers", "NWS": "newsletter_sends",
                             "CKE": "cookie_observations"}.get(_r[:3], "?"))
@@ -102,6 +107,18 @@ Cookies
   <> functional, or name matches ^(_ga|_gid|_gat|_gcl_|_fbp|fr$|_hj|_uet|_clck|_clsk|IDE$|
   test_cookie$). CKE-004: consent_state none/rejected and (not functional or third-party).
   No accepted_partial scans and no pixel_request rows are generated.
+Transparency (the shipped policy's statement against the data; background included)
+- TRN-002: registered recipients with at least one transfer whose category is not delivery,
+  distribution_centre, external_seller, cs_outsourcer, research_agency or authority, or with a
+  transfer whose destination (destination_country, else the recipient's country) is outside the
+  EEA (the statement names no third country).
+- TRN-003: of the twelve processings the statement describes, those with no evidence at all:
+  transfers to the category's recipients, order lines with a seller_id, chats handled by another
+  party, sends of type research/general/personalised (or personalised = true), chats, calls,
+  cookie observations declared personalisation or social. Every evidence table is exported here.
+- TRN-005: recipients with a transfer, not authorities, whose first agreement day (the earlier of
+  signed_on and valid_from) or first transfer day (Amsterdam), whichever is earlier, is after
+  2018-05-13. Unregistered recipients count (first transfer only).
 Rights and security
 - DSR-004: completed erasure/deauthorisation whose customer still has personal columns in
   customers, rows in visits/chats/chat_messages/calls/newsletter_consent_events/

@@ -20,7 +20,7 @@ from ..exceptions import PrivauditError
 from ..policy import DEFAULT_POLICY, Policy, Transparency, load_policy
 from .checks import FAILING, VERDICTS, Check, text_checks
 from .document import Document, read_statement
-from .vocabulary import Disclosures, disclosures, statement_date
+from .vocabulary import Disclosures, disclosures, statement_date, vocabulary
 
 COLUMNS = ["check_id", "gdpr_ref", "verdict", "title", "quote", "where", "explanation"]
 
@@ -120,8 +120,10 @@ def practice_checks(doc: Document, policy: Policy, db, as_of, found: Disclosures
     ids = [r for r in PRACTICE if r in REGISTRY and r in pol.rules]
     res = audit(db, as_of, policy=pol, rules=",".join(ids), store=False)
     checks, skipped = [], []
+    recipients = vocabulary().elements["ART13-RECIPIENTS"]["patterns"].sentences(doc.sentences)
     quotes_for = {
-        "TRN-002": [s for lst in found.recipient_categories.values() for s in lst],
+        "TRN-002": [*[s for s in recipients if "derden" in s.text or "third part" in s.text][:1],
+                    *[s for lst in found.recipient_categories.values() for s in lst]],
         "TRN-003": [s for lst in found.processing.values() for s in lst],
         "TRN-005": [statement_date(doc)[1]] if statement_date(doc)[1] else [],
         "TRN-001": [],
@@ -135,8 +137,12 @@ def practice_checks(doc: Document, policy: Policy, db, as_of, found: Disclosures
         found_rows = [f for f in res.findings if f["rule_id"] == rr.rule_id]
         details = [{"subject_table": f["subject_table"], "subject_id": f["subject_id"],
                     "severity": f["severity"], "evidence": f["evidence"]} for f in found_rows]
+        if rr.rule_id == "TRN-003":       # the sentences describing what the data lack
+            candidates = [s for f in found_rows for s in found.processing.get(f["subject_id"], [])[:1]]
+        else:
+            candidates = quotes_for.get(rr.rule_id, [])
         quotes = []
-        for s in quotes_for.get(rr.rule_id, []):
+        for s in candidates:
             if s is not None and s not in quotes:
                 quotes.append(s)
         if not found_rows:
