@@ -19,7 +19,7 @@ SEED = Path("/work/shared/seed/privacy-statement-contractstatus.nl.txt")
 DATA = Path(__file__).parent / "data" / "statements"
 if not SEED.is_file():                      # a fresh clone: shared/ sits beside the repository
     SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / SEED.name
-SEED_COPY = DATA / "seed.nl.txt"
+SEED_COPY = Path(__file__).parents[1] / "toolkit" / "policies" / "contractstatus.nl.statement.txt"
 AS_OF = "2026-10-31"
 
 

@@ -19,7 +19,7 @@ from toolkit.policy import load_policy
 from toolkit.statement import draft_policy, review
 
 DATA = Path(__file__).parent / "data" / "statements"
-SEED = DATA / "seed.nl.txt"
+SEED = Path(__file__).parents[1] / "toolkit" / "policies" / "contractstatus.nl.statement.txt"
 AS_OF = "2026-10-31"
 
 

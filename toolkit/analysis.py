@@ -43,19 +43,20 @@ from .rules import REGISTRY, catalogue
 
 #: the notebooks of ``notebooks/`` in run order (the summary reads the others, so it runs last)
 NOTEBOOKS = ("retention", "sharing", "consent_newsletters", "cookies", "requests",
-             "free_text_pii", "transparency", "summary")
+             "free_text_pii", "transparency", "statement", "summary")
 
 #: the notebook that presents each rule family (``toolkit.rules`` families)
 FAMILY_NOTEBOOK = {"retention": "retention", "sharing": "sharing",
                    "newsletters": "consent_newsletters", "cookies": "cookies",
                    "requests": "requests", "security": "free_text_pii",
-                   "transparency": "transparency"}
+                   "transparency": "statement"}
 
 NOTEBOOK_TITLES = {
     "retention": "Retention", "sharing": "Third-party sharing and transfers",
     "consent_newsletters": "Consent and newsletters", "cookies": "Cookies",
     "requests": "Data-subject requests", "free_text_pii": "Free-text PII and card data",
-    "transparency": "Transparency", "summary": "Summary and history",
+    "transparency": "Transparency", "statement": "The privacy statement",
+    "summary": "Summary and history",
 }
 
 NOTEBOOK_DIR = notebooks_dir()

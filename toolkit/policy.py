@@ -43,6 +43,8 @@ class Statement(_Model):
     language: str = "nl"
     # a statement older than this is stale (TRN-005; Art. 12, 13(3), 5(2))
     review_months: int = Field(12, ge=1, le=1200)
+    # the statement's text (relative to the policy file), reviewed by the report's statement notebook
+    file: str | None = None
 
 
 # recipient categories and processings the statement can disclose or describe (TRN-002, TRN-003)
@@ -371,6 +373,13 @@ class Policy(_Model):
             raise ValueError(f"transparency: required by rules {', '.join(needing)} (what the "
                              "statement discloses; 'privaudit policy draft' writes it)")
         return self
+
+    @property
+    def statement_file(self) -> Path | None:
+        """The statement's text file, when the policy names one (relative to the policy file)."""
+        if not self.statement.file:
+            return None
+        return (Path(self.source).parent if self.source else POLICIES) / self.statement.file
 
     def rule(self, rule_id: str) -> RuleSpec:
         return self.rules[rule_id]
