@@ -188,7 +188,9 @@ def trn_003(policy: Policy) -> str:
 
 register(Rule(
     id="TRN-003", subject_table="recipients", family="transparency", subjects="statement",
-    needs={}, optional=EVIDENCE_TABLES,
+    # the register and the transfers are where most processing shows; the rest is optional
+    needs={"transfers": ("recipient_id",), "recipients": ("recipient_id", "category")},
+    optional=tuple(t for t in EVIDENCE_TABLES if t not in ("transfers", "recipients")),
     sql=trn_003,
     population=lambda p: "SELECT len($described_processing)",
     doc="Processing the statement describes (external sellers, a distribution centre, "
