@@ -114,6 +114,9 @@ def test_policy_draft_of_another_statement_marks_what_it_could_not_find():
     text = draft_policy(DATA / "complete.en.html")
     data = yaml.safe_load(text)
     assert data["first_party_domains"] == ["contractstatus.nl", "smootdiensten.nl"]
+    assert data["controller"] == {"name": "Smootdiensten B.V.", "contact": "privacy@smootdiensten.nl",
+                                  "address": "Gentiaanstraat 256, 7322 BX Apeldoorn"}
+    assert data["statement"]["date"].isoformat() == "2026-03-01" and data["statement"]["language"] == "en"
     assert data["transparency"]["disclosed_countries"] == ["US"]
     assert "payment_provider" in data["transparency"]["disclosed_recipient_categories"]
     assert "quote is not in this statement" in text       # the Dutch quotes of the base policy

@@ -98,9 +98,20 @@ def _first(doc: Document, rx: re.Pattern) -> tuple[re.Match | None, Sentence | N
     return None, None
 
 
+CONTROLLER = re.compile(r"^([A-Z][\w&.'-]*(?: [A-Z0-9][\w&.'-]*){0,5})(?:,| \(| is (?:the|de) "
+                        r"(?:data )?(?:controller|verwerkingsverantwoordelijke))")
+
+
 def _controller(doc: Document, base: Policy):
     m, s = _first(doc, HEREAFTER)
     name = m.group(1).strip() if m else None
+    if name is None:
+        for sent in doc.sentences:
+            if re.search(r"\bcontroller\b|verwerkingsverantwoordelijke", sent.text, re.I):
+                c = CONTROLLER.match(sent.text)
+                if c:
+                    name, s = c.group(1).strip(), sent
+                    break
     pc, pcs = _first(doc, POSTCODE)
     address = None
     if pc:
