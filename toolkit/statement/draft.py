@@ -355,6 +355,22 @@ def draft_policy(file: str | Path, out: str | Path | None = None,
         D.value("severity", spec.severity, 4)
         if not spec.enabled:
             D.value("enabled", False, 4)
+    if b.clauses:
+        D.blank()
+        D.comment("the statement's clauses as the report's front page quotes them: base policy")
+        D.section("clauses")
+        for key, clause in b.clauses.items():
+            quote_ok = _normal(clause.quote.split("[...]")[0])[:60] in norm if clause.quote else True
+            D.section(_dump(key), 2)
+            for k, v_ in clause.model_dump().items():
+                if v_ is not None:
+                    D.value(k, v_, 4, confirm=None if quote_ok or k != "quote" else
+                            "the base policy's quote is not in this statement")
+    D.blank()
+    D.comment("the CI gate: base policy")
+    D.section("gate")
+    D.value("must", [r for r in b.gate.must if r in b.rules], 2)
+    D.value("not_applicable", dict(b.gate.not_applicable), 2)
     text = D.text()
     try:
         parse_policy(yaml.safe_load(text), where=f"draft of {file}")
@@ -368,7 +384,7 @@ def draft_policy(file: str | Path, out: str | Path | None = None,
 
 
 def _normal(s: str) -> str:
-    s = re.sub(r"https?://", "", s.lower())
+    s = re.sub(r"(https?://|www\.)\S+", " ", s.lower())     # links as written or as cleaned
     return re.sub(r"[^a-z0-9à-ÿ@]+", " ", s).strip()
 
 
