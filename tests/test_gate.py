@@ -429,7 +429,7 @@ def test_counts_are_complete_and_missing_tables_are_not_evaluable(tmp_path):
     # failures first: no warning or not-evaluable line before the last FAIL or ERROR
     kinds = [line.split(" ")[0] for line in res.lines()]
     assert kinds.index("NOT") > max(i for i, k in enumerate(kinds) if k in ("FAIL", "ERROR"))
-    assert f"gate as of {AS_OF}: 26 rules: 1 passed, 1 failed, 24 not evaluable;" in res.summary()
+    assert f"gate as of {AS_OF}: 29 rules: 1 passed, 1 failed, 27 not evaluable;" in res.summary()
     # a table present without a column the rules need: its count is of columns, not rows
     con = duckdb.connect(str(db))
     con.execute("ALTER TABLE payments DROP COLUMN card_cvv")
@@ -449,9 +449,9 @@ def test_an_empty_database_fails_the_gate_with_exit_2(tmp_path):
     pol = load_policy()
     assert res.exit_code == 2
     assert sorted(res.unevaluated_musts) == sorted(pol.gate.must)
-    assert res.summary() == (f"gate as of {AS_OF}: 26 rules: 1 passed, 0 failed, 25 not evaluable; "
+    assert res.summary() == (f"gate as of {AS_OF}: 29 rules: 1 passed, 0 failed, 28 not evaluable; "
                              f"31 data checks: 0 passed, 12 failed; 12 failing at or above S2; "
-                             f"20 must-rules not evaluable -> exit 2")
+                             f"21 must-rules not evaluable -> exit 2")
     # a missing table is named as such, not as "2 failing rows in customers"
     assert "FAIL DQ-003 S2 customers: table not exported (2 columns the rules need) (schema)" \
         in res.lines()
@@ -486,7 +486,7 @@ def test_a_must_rule_without_its_data_fails_the_gate_named(no_requests, tmp_path
     assert res.unevaluated_musts == ["DSR-001", "DSR-004"]
     lines = res.lines()
     assert "ERROR DSR-001 S2 must be evaluated but is not evaluable: missing dsr_requests" in lines
-    assert "26 rules: 0 passed, 24 failed, 2 not evaluable;" in res.summary()
+    assert "29 rules: 0 passed, 27 failed, 2 not evaluable;" in res.summary()
     page = (tmp_path / "gate" / "index.html").read_text(encoding="utf-8")
     first = page.index("<h2>Expectations")
     assert page.index("DSR-001 must be evaluated") < first         # named at the top

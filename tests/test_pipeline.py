@@ -33,12 +33,12 @@ def test_run_with_relative_paths_writes_everything_and_exits_as_the_gate(tmp_pat
     # piped: one line per notebook, the tally, and nothing from the kernels
     assert len(re.findall(r"^  ok     \w+ \(\d+\.\d s, \d/8\)$", proc.stdout, re.M)) == 8
     assert re.search(r"^4\. report: 8 notebooks: 8 ok in \d+\.\d s$", proc.stdout, re.M)
-    assert re.search(r"^3\. gate: gate as of 2026-10-31: 26 rules: \d+ passed, \d+ failed",
+    assert re.search(r"^3\. gate: gate as of 2026-10-31: 29 rules: \d+ passed, \d+ failed",
                      proc.stdout, re.M)
     assert not [n for n in NOISE if n in proc.stderr], proc.stderr
     index = (out / "index.html").read_text()
     assert 'href="gate/index.html"' in index and "RET-001" in index
-    assert "Failed: the policy is violated" in index and "26 rules:" in index
+    assert "Failed: the policy is violated" in index and "29 rules:" in index
     assert f"Report: {out / 'index.html'}" in proc.stdout
 
 
