@@ -161,8 +161,8 @@ def small_db(tmp_path_factory):
 
 USAGE_ERRORS = {
     "too few customers": (["generate", "{tmp}/g", "--customers", "200"],
-                          "error: --customers 200: too few for the planted scenarios (160 scenario "
-                          "accounts); use at least 229, or --violation-rate 0 for a shop without "
+                          "error: --customers 200: too few for the planted scenarios (168 scenario "
+                          "accounts); use at least 241, or --violation-rate 0 for a shop without "
                           "violations"),
     "demo, too few customers": (["demo", "--out", "{tmp}/d", "--customers", "100"],
                                 "error: --customers 100: too few"),
