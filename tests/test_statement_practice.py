@@ -89,6 +89,8 @@ def test_policy_draft_round_trip(shop, tmp_path):
         set(shipped.transparency.disclosed_recipient_categories)
     assert set(drafted.transparency.described_processing) == \
         set(shipped.transparency.described_processing)
+    assert drafted.gate == shipped.gate and drafted.clauses == shipped.clauses
+    assert drafted.processing == shipped.processing
     a = toolkit.audit(db, AS_OF, store=False)
     b = toolkit.audit(db, AS_OF, policy=drafted, store=False)
     assert [(r.rule_id, r.status, r.violations) for r in a.rules] == \

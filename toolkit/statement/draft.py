@@ -367,6 +367,16 @@ def draft_policy(file: str | Path, out: str | Path | None = None,
                     D.value(k, v_, 4, confirm=None if quote_ok or k != "quote" else
                             "the base policy's quote is not in this statement")
     D.blank()
+    if b.processing is not None:
+        D.blank()
+        D.comment("purposes, legal bases and retention per category of data, as the Art. 15 access "
+                  "package states them: base policy")
+        D.comment("confirm: check them against this statement (the review's ART13-* rows say what "
+                  "it lacks)")
+        block = yaml.safe_dump({"processing": b.processing.model_dump(mode="json", exclude_none=True)},
+                               allow_unicode=True, sort_keys=False, width=100)
+        D.lines.extend(block.rstrip("\n").splitlines())
+    D.blank()
     D.comment("the CI gate: base policy")
     D.section("gate")
     D.value("must", [r for r in b.gate.must if r in b.rules], 2)
