@@ -84,7 +84,7 @@ def test_generate_and_demo_commands(tmp_path):
     assert res.exit_code == 2 and "--as-of" in res.output
     res = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--customers", "300"])
     assert res.exit_code == 0, res.output
-    assert "3. audited 29 rules" in res.output and "5. report: 9 notebooks: 9 ok" in res.output
+    assert "3. audited 29 rules" in res.output and "5. report: 8 notebooks: 8 ok" in res.output
     assert f"Report: {(tmp_path / 'demo' / 'index.html').resolve()}" in res.output
     assert (tmp_path / "demo" / "audit" / "findings.csv").exists()
 

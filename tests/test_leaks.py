@@ -1,7 +1,7 @@
 """The leak test: personal data fed through ids, URLs (plain and encoded), every free-text column
 and undeclared export columns reaches no output of any command: findings (CSV, Parquet, the
 database's findings table), rules.csv, manifest, notebooks, HTML, the gate's JUnit, page and
-JSON, and the terminal."""
+JSON, the statement review against the data, the policy draft, and the terminal."""
 
 from __future__ import annotations
 
@@ -30,12 +30,14 @@ IBAN = "NL91ABNA0417164300"
 CARD = "4111 1111 1111 1111"
 IP = "83.84.85.86"
 NAME = "Pietersen"
-STREET = "Gentiaanstraat"
+STREET = "Vlinderhof"       # (not the controller's own street, which its statement names)
 
 #: what must appear nowhere, in every spelling it was fed in
 SECRETS = [EMAIL, quote(EMAIL), quote(quote(EMAIL)), "piet.pietersen", EMAIL2, "marietje.klaassen",
            "19283746", BSN, IBAN, "0417164300", "NL91 ABNA", CARD, "4111111111111111",
            "1111 1111 1111", IP, "85.86", NAME, STREET, "Klaassen"]
+
+STATEMENT = Path(__file__).parents[1] / "toolkit" / "policies" / "contractstatus.nl.statement.txt"
 
 ISSUE_URL = ("https://www.contractstatus.nl/bedankt?email=piet.pietersen%40ziggo.nl&bsn=111222333"
              "&naam=Piet%20Pietersen&ip=83.84.85.86")
@@ -113,6 +115,9 @@ def everything(tmp_path_factory):
                  ["audit", "--db", str(db), "--as-of", AS_OF, "--out", str(out / "audit-again")],
                  ["gate", "--db", str(db), "--as-of", AS_OF, "--junit", str(out / "gate2" / "j.xml"),
                   "--docs", str(out / "gate2")],
+                 ["statement", "review", str(STATEMENT), "--db", str(db), "--as-of", AS_OF,
+                  "--out", str(out / "statement")],
+                 ["policy", "draft", str(STATEMENT), "--out", str(out / "drafted.yaml")],
                  ["rules"]):
         r = runner.invoke(app, args)
         assert r.exit_code in (0, 1, 2) and "error:" not in r.output, (args, r.output)
@@ -128,6 +133,11 @@ def test_the_planted_data_made_findings(everything):
     assert {"RET-001", "DSR-004", "CKE-003", "TRN-001"} <= rules, rules
     assert {"SEC-002", "SEC-004", "SEC-006"} & rules
     assert any(s.startswith("p***@") for s in df["subject_id"])          # an id that is an e-mail
+    # the statement review compared the statement with these data (TRN-001: undeclared columns)
+    import json
+    review = json.loads((out / "statement" / "statement_findings.json").read_text(encoding="utf-8"))
+    trn = next(c for c in review["checks"] if c["check_id"] == "TRN-001")
+    assert trn["verdict"] == "inconsistent" and trn["details"], trn
     # and the database still holds the raw values (they are data, not output)
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM customers WHERE customer_id = $1", [EMAIL]).fetchone()[0]

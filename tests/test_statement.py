@@ -156,6 +156,32 @@ def test_outputs_one_row_per_check(tmp_path, seed):
     assert data["summary"]["missing"] == sum(r["verdict"] == "missing" for r in rows)
 
 
+def test_outputs_are_private_and_spreadsheet_safe(tmp_path):
+    """A statement is anyone's text: a sentence that starts with a formula character is written
+    quoted (toolkit.outputs, OWASP), and the folder and files are owner-only whatever the umask."""
+    import os
+    import stat
+
+    from .test_outputs import assert_spreadsheet_safe
+    text = SEED_COPY.read_text(encoding="utf-8")
+    hostile = tmp_path / "hostile.txt"
+    hostile.write_text(text.replace("Door middel van het bezoeken", "=Door middel van het bezoeken"),
+                       encoding="utf-8")
+    old = os.umask(0)
+    try:
+        res = review(hostile, as_of=AS_OF, out=tmp_path / "out")
+    finally:
+        os.umask(old)
+    assert res.check("CONSENT-BY-VISITING").row()["quote"].startswith("=Door")
+    with open(tmp_path / "out" / "statement_findings.csv", newline="", encoding="utf-8") as f:
+        quote = next(r for r in csv.DictReader(f) if r["check_id"] == "CONSENT-BY-VISITING")["quote"]
+    assert quote.startswith("'=Door")
+    assert assert_spreadsheet_safe(tmp_path / "out" / "statement_findings.csv") > 0
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o700
+    for name in ("statement_findings.csv", "statement_findings.json"):
+        assert stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) == 0o600
+
+
 def test_cli_exit_codes(tmp_path):
     runner = CliRunner()
     r = runner.invoke(app, ["statement", "review", str(SEED_COPY), "--as-of", AS_OF,

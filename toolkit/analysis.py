@@ -43,7 +43,7 @@ from .rules import REGISTRY, catalogue
 
 #: the notebooks of ``notebooks/`` in run order (the summary reads the others, so it runs last)
 NOTEBOOKS = ("retention", "sharing", "consent_newsletters", "cookies", "requests",
-             "free_text_pii", "transparency", "statement", "summary")
+             "free_text_pii", "statement", "summary")
 
 #: the notebook that presents each rule family (``toolkit.rules`` families)
 FAMILY_NOTEBOOK = {"retention": "retention", "sharing": "sharing",
@@ -55,7 +55,7 @@ NOTEBOOK_TITLES = {
     "retention": "Retention", "sharing": "Third-party sharing and transfers",
     "consent_newsletters": "Consent and newsletters", "cookies": "Cookies",
     "requests": "Data-subject requests", "free_text_pii": "Free-text PII and card data",
-    "transparency": "Transparency", "statement": "The privacy statement",
+    "statement": "The privacy statement",
     "summary": "Summary and history",
 }
 

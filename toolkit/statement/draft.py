@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import outputs
 from ..exceptions import PolicyError
 from ..policy import DEFAULT_POLICY, Policy, load_policy, parse_policy
 from .document import Document, Sentence, read_statement
@@ -389,7 +390,7 @@ def draft_policy(file: str | Path, out: str | Path | None = None,
     except yaml.YAMLError as e:         # a bug in this module, said in one line
         raise PolicyError(f"draft of {file}: not valid YAML: {str(e).splitlines()[0]}") from None
     if out is not None:
-        Path(out).write_text(text, encoding="utf-8")
+        outputs.write_text(out, text)          # owner-only, like every output
     return text
 
 

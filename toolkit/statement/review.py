@@ -8,14 +8,13 @@ taken from the statement being reviewed: one source of truth for what a TRN find
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from .. import __version__
+from .. import __version__, outputs
 from ..exceptions import PrivauditError
 from ..policy import DEFAULT_POLICY, Policy, Transparency, load_policy
 from .checks import FAILING, VERDICTS, Check, text_checks
@@ -208,21 +207,13 @@ def review(file: str | Path, policy: str | Path | Policy | None = None, db: str 
     return res
 
 
-def _cell(v) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula."""
-    s = "" if v is None else str(v)
-    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
-
-
 def write(res: ReviewResult, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "statement_findings.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        for c in res.checks:
-            w.writerow({k: _cell(v) for k, v in c.row().items()})
-    (out / "statement_findings.json").write_text(
-        json.dumps(res.as_json(), indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    """``statement_findings.csv`` and ``.json`` in ``out``: a private folder when this creates it,
+    owner-only files, and CSV cells a spreadsheet will not run as formulas (``toolkit.outputs``)."""
+    outputs.private_dir(out)
+    outputs.write_csv(out / "statement_findings.csv", COLUMNS, (c.row() for c in res.checks))
+    outputs.write_text(out / "statement_findings.json",
+                       json.dumps(res.as_json(), indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 __all__ = ["review", "ReviewResult", "statement_policy", "COLUMNS", "FAILING"]
