@@ -39,7 +39,7 @@ def shop(tmp_path_factory):
 def test_review_with_data_reproduces_the_truth(shop):
     root, db, truth = shop
     res = review(SEED, db=db, as_of=AS_OF, out=root / "review")
-    for rid in ("TRN-002", "TRN-003", "TRN-005"):
+    for rid in ("TRN-001", "TRN-002", "TRN-003", "TRN-005"):
         c = res.check(rid)
         assert c.verdict == "inconsistent", (rid, c.explanation)
         assert {d["subject_id"] for d in c.details} == truth[rid], rid
@@ -48,9 +48,10 @@ def test_review_with_data_reproduces_the_truth(shop):
     assert "Doelgroep Media B.V. (advertising)" in res.check("TRN-002").explanation
     assert "Alpen Paketdienst AG (delivery in CH)" in res.check("TRN-002").explanation
     assert res.check("TRN-005").gdpr_ref == "Art. 13(3)"
+    assert "customers.telefoon_afleveradres (phone)" in res.check("TRN-001").explanation
     rows = list(csv.DictReader(open(root / "review" / "statement_findings.csv", encoding="utf-8")))
-    assert {r["check_id"] for r in rows} >= {"TRN-002", "TRN-003", "TRN-005", "TRN-004",
-                                             "TRN-005-DATE"}
+    assert {r["check_id"] for r in rows} >= {"TRN-001", "TRN-002", "TRN-003", "TRN-005",
+                                             "TRN-004", "TRN-005-DATE"}
 
 
 def test_a_complete_statement_against_the_same_data(shop):

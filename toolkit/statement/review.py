@@ -25,7 +25,7 @@ COLUMNS = ["check_id", "gdpr_ref", "verdict", "title", "quote", "where", "explan
 
 # the TRN rules rendered as rows, with the article of the GDPR each rests on
 PRACTICE = {
-    "TRN-001": ("Art. 13(1)(c)", "Personal data found in the data that the statement does not name"),
+    "TRN-001": ("Art. 13(1)(c)", "Personal data in export columns that nothing declares"),
     "TRN-002": ("Art. 13(1)(e)", "Recipients and third countries in the data that the statement "
                                  "does not disclose"),
     "TRN-003": ("Art. 12(1)", "Processing the statement describes that the data show nothing of"),
@@ -152,8 +152,8 @@ def practice_checks(doc: Document, policy: Policy, db, as_of, found: Disclosures
         names = ", ".join(_label(rr.rule_id, f) for f in found_rows[:8])
         more = f" and {len(found_rows) - 8} more" if len(found_rows) > 8 else ""
         expl = {
-            "TRN-001": f"{len(found_rows)} kind(s) of personal data in the data are not named in "
-                       f"the statement: {names}{more}.",
+            "TRN-001": f"{len(found_rows)} export column(s) hold personal data that neither the "
+                       f"data model nor any register declares: {names}{more}.",
             "TRN-002": f"{len(found_rows)} recipient(s) received data without the statement "
                        f"disclosing their category or country: {names}{more}.",
             "TRN-003": f"The statement describes {len(found_rows)} processing(s) of which the data "
@@ -174,6 +174,8 @@ def _label(rule_id: str, f: dict) -> str:
         return f"{d.get('recipient') or f['subject_id']} ({what})"
     if rule_id == "TRN-003":
         return f["subject_id"].replace("_", " ")
+    if rule_id == "TRN-001":
+        return f"{f['subject_id']} ({d.get('category') or '?'})"
     if rule_id == "TRN-005":
         return f"{d.get('recipient') or f['subject_id']} (from {d.get('first_seen')})"
     return f["subject_id"]
