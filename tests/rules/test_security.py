@@ -299,3 +299,39 @@ def test_one_extra_column_makes_them_evaluable(tmp_path):
     (f,) = res.findings
     assert (f["subject_table"], f["subject_id"]) == ("payments", "p1")
     assert json.loads(f["details"])["columns"] == ["payments.opmerking"]
+
+
+def test_every_kind_in_every_free_text_column_and_an_extra_one(tmp_path):
+    """Issue 14's done-when: a card number, a BSN and an IBAN planted in each free-text column the
+    schema declares and in an extra export column are all found (table, column, row); the same
+    columns' near-misses (Luhn, 11-proof and mod-97 one digit off) are left alone."""
+    free_text = [(t.name, c.name) for t in schema.TABLES for c in t.columns if c.free_text]
+    assert len(free_text) >= 5
+    planted = f"kaart {CARD}, bsn {BSN}, iban {IBAN}"
+    near = "kaart 4111 1111 1111 1112, bsn 111-222-334, iban NL92 ABNA 0417 1643 00"
+    rows: dict[str, list[dict]] = {}
+    for i, (tname, col) in enumerate(free_text):
+        pk = schema.table(tname).primary_key
+        link = {"chat_id": "k1"} if tname == "chat_messages" else {}
+        rows.setdefault(tname, []).extend({pk: f"{tname[:2]}{i}{tag}", col: text, **link}
+                                          for tag, text in (("p", planted), ("n", near)))
+    rows["orders"] = [dict(r, **{"Opmerking Magazijn": None}) for r in rows["orders"]] + [
+        {"order_id": "ox-p", "Opmerking Magazijn": planted},
+        {"order_id": "ox-n", "Opmerking Magazijn": near}]
+    rows["chats"] = [{"chat_id": "k1", "customer_id": "c1"}]
+    files = {}
+    for tname, recs in rows.items():
+        cols = list(dict.fromkeys(k for r in recs for k in r))
+        lines = [",".join(cols)] + [",".join('"' + (r.get(c) or "").replace('"', '""') + '"'
+                                             for c in cols) for r in recs]
+        files[f"{tname}.csv"] = "\n".join(lines) + "\n"
+    export = write_files(tmp_path / "export", files)
+    assert toolkit.load(export, db=tmp_path / "a.duckdb").rows_rejected == 0
+    res = toolkit.audit(tmp_path / "a.duckdb", AS_OF, rules="SEC-002,SEC-004,SEC-006",
+                        store=False)
+    want = {(t, f"{t[:2]}{i}p", f"{t}.{c}") for i, (t, c) in enumerate(free_text)}
+    want.add(("orders", "ox-p", "orders.opmerking_magazijn"))
+    for rid in ("SEC-002", "SEC-004", "SEC-006"):
+        got = {(f["subject_table"], f["subject_id"], json.loads(f["details"])["column"])
+               for f in res.findings if f["rule_id"] == rid}
+        assert got == want, (rid, sorted(got ^ want))
