@@ -135,3 +135,19 @@ def test_the_audit_database_connection_spills_privately(tmp_path, open_umask):
     con.close()
     assert mode(tmp_path / "new") == 0o700 and mode(tmp_path / "new" / "a.duckdb") == 0o600
     assert spill.startswith(str((tmp_path / "new" / ".privaudit-tmp").resolve()))
+
+
+def test_release_removes_the_spill_folders_only_when_empty(tmp_path, open_umask):
+    """A load leaves nothing next to the database; another database's spill folder (in use by
+    another connection) keeps the private home."""
+    a, b = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    con_a, con_b = duckdb.connect(str(a)), duckdb.connect(str(b))
+    ta, tb = outputs.temp_directory(con_a, a), outputs.temp_directory(con_b, b)
+    assert ta.is_dir() and tb.is_dir() and mode(ta) == 0o700 and ta.parent == tb.parent
+    con_a.close()
+    outputs.release_temp_directory(a)
+    assert not ta.exists() and tb.is_dir()          # b's folder keeps the home
+    con_b.close()
+    outputs.release_temp_directory(b)
+    assert not tb.parent.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.duckdb", "b.duckdb"]

@@ -1053,6 +1053,7 @@ class _Target:
         if not self.existed:
             con.execute("CHECKPOINT")
         con.close()
+        outputs.release_temp_directory(self.path)     # nothing next to the database but it
         if not self.existed:
             wal = Path(f"{self.path}.wal")
             if wal.exists():
@@ -1067,6 +1068,7 @@ class _Target:
             except (duckdb.Error, RuntimeError):
                 pass
             con.close()
+        outputs.release_temp_directory(self.path)
         if not self.existed:   # leave no database behind
             for leftover in (self.path, Path(f"{self.path}.wal")):
                 leftover.unlink(missing_ok=True)

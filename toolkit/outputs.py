@@ -135,6 +135,10 @@ def temp_directory(con, db: str | Path | None) -> Path | None:
     if db is None or str(db) in ("", ":memory:"):
         return None
     db = Path(db).resolve()
+    if str(db) in _SPILL:                 # this process chose it already (one mkdtemp at most)
+        target = _SPILL[str(db)]
+        con.execute("SET temp_directory = '" + str(target).replace("'", "''") + "'")
+        return target
     try:
         home = private_dir(db.parent / ".privaudit-tmp")
         if not is_private(home):
@@ -142,9 +146,33 @@ def temp_directory(con, db: str | Path | None) -> Path | None:
     except OSError:                       # a read-only folder (an auditor's copy): the user's own
         home = Path(tempfile.mkdtemp(prefix="privaudit-spill-"))     # 0700 by mkdtemp
     target = home / db.name
+    try:        # made now, so that another process's release (below) never takes its home away
+        private_dir(target)
+    except OSError:
+        pass
+    _SPILL[str(db)] = target
     # SET takes no bound parameters: the path goes in as a quoted literal ('' for ')
     con.execute("SET temp_directory = '" + str(target).replace("'", "''") + "'")
     return target
+
+
+_SPILL: dict[str, Path] = {}
+
+
+def release_temp_directory(db: str | Path | None) -> None:
+    """After the last connection to ``db`` closed: remove its spill folder and, when no other
+    database's folder is left in it, the private home (``.privaudit-tmp``): a load leaves nothing
+    next to the database but the database. Only empty folders are removed."""
+    if db is None or str(db) in ("", ":memory:"):
+        return
+    target = _SPILL.pop(str(Path(db).resolve()), None)
+    if target is None:
+        return
+    for folder in (target, target.parent):
+        try:
+            folder.rmdir()
+        except OSError:                   # not empty (in use, another database's), or gone
+            return
 
 
 # ---------------------------------------------------------------- spreadsheet-safe CSV
