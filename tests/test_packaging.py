@@ -106,6 +106,10 @@ def test_the_wheel_carries_every_file_the_commands_need(dist):
     meta = zipfile.ZipFile(wheel).read(f"privaudit-{toolkit.__version__}.dist-info/METADATA").decode()
     assert "Requires-Dist: duckdb==1.5.5" in meta
     assert "Provides-Extra: spark" in meta
+    # the license pyproject.toml declares, and its text
+    assert "License-Expression: Apache-2.0" in meta
+    licence = zipfile.ZipFile(wheel).read(f"privaudit-{toolkit.__version__}.dist-info/licenses/LICENSE")
+    assert licence == (REPO / "LICENSE").read_bytes()
 
 
 def test_the_sdist_carries_the_sources(dist):
@@ -114,7 +118,9 @@ def test_the_sdist_carries_the_sources(dist):
     names = {n.removeprefix(root + "/") for n in tarfile.open(sdist).getnames()}
     missing = [p for p in tracked_files() if p not in names]
     assert missing == []
-    assert {"pyproject.toml", "README.md"} <= names
+    assert {"pyproject.toml", "README.md", "LICENSE"} <= names
+    # the lock travels with the release: pip install -c requirements/lock.txt privaudit
+    assert "requirements/lock.txt" in names
 
 
 # ---------------------------------------------------------------------- installed and run
