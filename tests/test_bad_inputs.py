@@ -117,6 +117,8 @@ LOADS = {
         (3, "byte-order mark inside the record (files joined together?)"),
         (5, "repeated header row (files joined together?)")]),
     "jsonl_mixed_line_endings": ("chat_messages", 4, []),
+    "parquet_numbers": ("orders", 4, [
+        (1, "invalid number in column total_incl_vat (more decimals than the column holds)")]),
 }
 
 # case -> rows_read must equal the file's lines minus the header (an independent count)
@@ -159,6 +161,9 @@ VALUES = {
         ("o1", Decimal("99999999999999.99"), None, None), ("o3", Decimal("100.00"), None, None),
         ("o4", Decimal("1234567890123456.78"), None, None),
         ("o5", Decimal("12.50"), "123456789012345678901234", "1.0000000000000000001")]),
+    "parquet_numbers": ("SELECT order_id, total_incl_vat FROM orders ORDER BY 1", [
+        ("o2", Decimal("1.50")), ("o3", Decimal("-1234.50")), ("o4", Decimal("1000.00")),
+        ("o5", Decimal("12.34"))]),
     "json_case_duplicate_keys": ("SELECT customer_id, email, notes FROM customers", [
         ("c4", "d@example.nl", "{not an object}")]),
 }
@@ -176,6 +181,8 @@ REFUSED = {
     "utf16": ("customers.csv", "UTF-16"),
     "duplicate_header": ("customers.csv", "more than once"),
     "two_files_one_table": ("two files for table customers", "customers.jsonl"),
+    "parquet_case_duplicate_columns": ("customers.parquet", "header names column email more "
+                                                            "than once"),
     "json_pretty_printed_document": ("customers.json", "one JSON document spread over several "
                                                        "lines, not records"),
 }
@@ -275,3 +282,19 @@ def test_whitespace_around_values_is_trimmed_except_in_free_text(tmp_path):
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT first_name FROM customers ORDER BY 1").fetchall() == [("Jan",), ("Piet",)]
     con.close()
+
+
+def test_parquet_numbers_ignore_a_mapping_decimal_comma(tmp_path):
+    # a mapping's decimal: ',' is for the shop's CSV files; a Parquet DECIMAL(12,3) 1.500 read
+    # with it was 1500.00 (1,000 times the amount, without a word)
+    from toolkit.mapping import parse_mapping
+    mp = parse_mapping({"tables": {"orders": {"file": "orders.parquet", "decimal": ",", "columns": {
+        "order_id": "order_id", "total_incl_vat": "total_incl_vat"}}}})
+    db = tmp_path / "a.duckdb"
+    toolkit.load(BAD / "parquet_numbers", db=db, mapping=mp)
+    sql, expected = VALUES["parquet_numbers"]
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute(sql).fetchall() == expected
+    finally:
+        con.close()

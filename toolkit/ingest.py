@@ -452,13 +452,14 @@ def list_sql(c: str, key: str) -> Typed:
 
 
 def _typed_column(col: schema.Column, table: str, c: str, tm: TableMapping, spec: ColumnSpec,
-                  window: Window, tz: str, p: _Params) -> Typed:
-    """The Typed of a canonical non-text column whose cleaned text is ``c``."""
+                  window: Window, tz: str, p: _Params, decimal: str | None = None) -> Typed:
+    """The Typed of a canonical non-text column whose cleaned text is ``c`` (numbers with the
+    decimal separator ``decimal``, if known)."""
     key = col.name
     if col.type == "BOOLEAN":
         return boolean_sql(c, key)
     if col.type in ("INTEGER", "BIGINT") or col.type.startswith("DECIMAL"):
-        return number_sql(c, key, col.type, tm.decimal)
+        return number_sql(c, key, col.type, decimal)
     if col.type == schema.LIST_TYPE:
         return list_sql(c, key)
     if col.type == "DATE":
@@ -748,7 +749,11 @@ def _typed_select(staged: Staged, t: schema.Table, tm: TableMapping, res: _Resol
             continue
         # a value the mapping declares as "none" (-1, a far-future day) is NULL here already
         first.append(f'{_clean(x)} AS "_c_{c.name}"')
-        typed[c.name] = _typed_column(c, t.name, f'"_c_{c.name}"', tm, spec, window, tz, p)
+        # a native number (Parquet) is written with '.' as its decimal point: 1.500 is 1.5
+        native = {int(x) for x in re.findall(r"\bs(\d+)\b", raw)}
+        decimal = "." if native and native <= staged.numeric else tm.decimal
+        typed[c.name] = _typed_column(c, t.name, f'"_c_{c.name}"', tm, spec, window, tz, p,
+                                      decimal)
     for name, scol in extras:
         first.append(f'{scol} AS "{name}"')
     only = _only_rows_condition(tm, res, p)

@@ -600,6 +600,8 @@ class Staged:
     line_breaks: bool = False        # values may hold line breaks (quoted multi-line values)
     # indexes i of Parquet binary columns: b<i> is true where the bytes are not UTF-8 text
     binary: set[int] = field(default_factory=set)
+    # indexes i of Parquet number columns: their text is plain, '.' the decimal point
+    numeric: set[int] = field(default_factory=set)
     notes: dict = field(default_factory=dict)   # what staging noticed (for load_log)
 
 
@@ -958,16 +960,25 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
     except duckdb.Error as e:
         raise UnusableInputError(f"{src.path}: unreadable Parquet file "
                                  f"({str(e).splitlines()[0][:200]})") from None
-    names = [d[0] for d in desc]
+    # the names as the file has them: DuckDB renames a name that repeats in another case
+    # ("email", "EMAIL" -> "EMAIL_1") and an empty one ("" -> "C1"); the file's own names let
+    # such a header be refused (or cleaned) as in a CSV file
+    names = _parquet_names(con, src) or [d[0] for d in desc]
+    if len(names) != len(desc):
+        names = [d[0] for d in desc]
     # Columns are addressed by position (columns(...) over a positional list), not by name.
     # Every value becomes text and is typed like a CSV value: an integer where a timestamp is
-    # expected is an invalid timestamp, a nested value is JSON text flagged in n<i>.
+    # expected is an invalid timestamp, a nested value is JSON text flagged in n<i>. A native
+    # number's text is plain (-1234.500): its '.' is the decimal point (numeric).
     sel = []
     nested_cols: set[int] = set()
     binary_cols: set[int] = set()
+    numeric_cols: set[int] = set()
     for i, (name, typ, *_rest) in enumerate(desc):
         nested = typ.endswith("]") or typ.startswith(("STRUCT", "MAP", "UNION"))
         col = f"#{i + 1}"
+        if typ in _PARQUET_NUMBERS or typ.startswith("DECIMAL("):
+            numeric_cols.add(i)
         if nested:
             nested_cols.add(i)
             sel.append(f"CAST(to_json({col}) AS VARCHAR) AS s{i}, {col} IS NOT NULL AS n{i}")
@@ -987,7 +998,35 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Staged:
         raise UnusableInputError(f"{src.path}: unreadable Parquet file "
                                  f"({str(e).splitlines()[0][:200]})") from None
     rows = con.execute("SELECT count(*) FROM _stg").fetchone()[0]
-    return Staged(names, rows, 0, nested=nested_cols, binary=binary_cols)
+    return Staged(names, rows, 0, nested=nested_cols, binary=binary_cols, numeric=numeric_cols)
+
+
+_PARQUET_NUMBERS = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                              "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"})
+
+
+def _parquet_names(con: duckdb.DuckDBPyConnection, src: SourceFile) -> list[str] | None:
+    """The top-level column names of a Parquet file as written (nested fields skipped)."""
+    try:
+        rows = con.execute("SELECT name, coalesce(num_children, 0) FROM parquet_schema($p)",
+                           {"p": str(src.path)}).fetchall()
+    except duckdb.Error:
+        return None
+    if not rows:
+        return None
+    names: list[str] = []
+    pending = [rows[0][1]]              # children still to walk, per level (the root first)
+    for name, children in rows[1:]:
+        while pending and pending[-1] == 0:
+            pending.pop()
+        if not pending:
+            return None
+        pending[-1] -= 1
+        if len(pending) == 1:
+            names.append(name)
+        if children:
+            pending.append(children)
+    return names
 
 
 def _stage_json_records(con: duckdb.DuckDBPyConnection, src: SourceFile, records: str) -> Staged:

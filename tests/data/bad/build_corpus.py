@@ -11,6 +11,7 @@ import io
 import json
 import random
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -142,6 +143,18 @@ def value_cases() -> dict[str, dict[str, bytes]]:
             b'{"order_id": "o4", "total_incl_vat": 1234567890123456.78}\n'
             b'{"order_id": "o5", "total_incl_vat": 12.50, "big": 123456789012345678901234, '
             b'"f": 1.0000000000000000001}\n')},
+        # Parquet numbers are plain text with '.' as the decimal point: DECIMAL(12,3) 1.500 is
+        # 1.50 (was: ambiguous thousands separator), 12.345 has more decimals than the column
+        "parquet_numbers": {"orders.parquet": parquet_bytes(pa.table({
+            "order_id": ["o1", "o2", "o3", "o4", "o5"],
+            "total_incl_vat": pa.array([Decimal(x) for x in ("12.345", "1.500", "-1234.500",
+                                                             "1000.000", "12.340")],
+                                       pa.decimal128(12, 3))}))},
+        # a Parquet file whose columns repeat in another case (DuckDB renames one EMAIL_1):
+        # refused like a CSV header naming a column twice
+        "parquet_case_duplicate_columns": {"customers.parquet": parquet_bytes(pa.Table.from_arrays(
+            [pa.array(["c1"]), pa.array(["a@example.nl"]), pa.array(["b@example.nl"])],
+            names=["customer_id", "email", "EMAIL"]))},
     }
 
 
