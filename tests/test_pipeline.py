@@ -48,3 +48,24 @@ def test_run_refuses_bad_options_before_doing_anything(tmp_path):
     res = CliRunner().invoke(app, ["run", str(tmp_path / "missing"), "--as-of", "2026-10-31",
                                    "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and res.output.startswith("error:")
+
+
+def test_an_out_that_is_a_file_is_one_line_before_anything_is_written(tmp_path):
+    victim = tmp_path / "report.csv"
+    victim.write_text("kept\n")
+    export = tmp_path / "x"
+    export.mkdir()
+    (export / "customers.csv").write_text("customer_id\nc1\n")
+    with pytest.raises(PrivauditError, match="not a folder"):
+        run(export, "2026-10-31", victim)
+    for args in (["run", str(export), "--as-of", "2026-10-31", "--out", str(victim)],
+                 ["demo", "--out", str(victim), "--customers", "5"]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2 and "internal error" not in res.output, res.output
+        assert res.output.strip() == f"error: {victim}: not a folder (the output folder)"
+    # a folder that cannot be made (its parent is that file): one line naming it
+    res = CliRunner().invoke(app, ["run", str(export), "--as-of", "2026-10-31", "--out",
+                                   str(victim / "sub")])
+    assert res.exit_code == 2 and res.output.strip() == f"error: {victim / 'sub'}: Not a directory"
+    assert victim.read_text() == "kept\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "report.csv", "x"]

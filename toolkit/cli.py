@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .exceptions import PrivauditError
+from .exceptions import PrivauditError, UnusableInputError
 
 app = typer.Typer(
     name="privaudit",
@@ -363,6 +363,8 @@ def demo(
     from .pipeline import run as run_job
 
     exports = out_dir / "exports"
+    if out_dir.exists() and not out_dir.is_dir():
+        fail(UnusableInputError(f"{out_dir}: not a folder (the output folder)"))
     try:
         d = date.fromisoformat(as_of)
     except ValueError:

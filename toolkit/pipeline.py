@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import outputs
-from .exceptions import PrivauditError
+from .exceptions import PrivauditError, UnusableInputError
 
 
 @dataclass
@@ -55,7 +55,12 @@ def run(export_dir: str | Path, as_of: str, out: str | Path, db: str | Path | No
     check_fail_on(fail_on)
     out = Path(out).resolve()
     export_dir = Path(export_dir).resolve()
-    outputs.private_dir(out)
+    if out.exists() and not out.is_dir():
+        raise UnusableInputError(f"{out}: not a folder (the output folder)")
+    try:
+        outputs.private_dir(out)
+    except OSError as e:
+        raise UnusableInputError(f"{e.filename or out}: {e.strerror or e}") from None
     db = Path(db).resolve() if db else out / "audit.duckdb"
     say = progress or (lambda _m: None)
     res = RunResult(2, out, db)
