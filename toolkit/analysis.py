@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from . import __version__, outputs
+from .database import connect
 from .exceptions import PrivauditError, UnusableInputError
 from .findings import audit, load_run, parse_as_of, run_history
 from .policy import Policy, load_policy
@@ -193,7 +194,7 @@ def stored_run_for(db: Path, as_of: datetime | None, policy: Policy | None) -> s
            + " ORDER BY started_at DESC")
     params = {k: v for k, v in (("as_of", as_of), ("sha", policy.sha256 if policy else None))
               if v is not None}
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect(db, read_only=True)
     try:
         rows = con.execute(sql, params).fetchall()
     except duckdb.CatalogException:
@@ -207,7 +208,7 @@ def stored_run_for(db: Path, as_of: datetime | None, policy: Policy | None) -> s
 
 
 def _latest_as_of(db: Path) -> date | None:
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect(db, read_only=True)
     try:
         row = con.execute("SELECT as_of_date FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
     except duckdb.CatalogException:
@@ -387,7 +388,6 @@ def record_dates(run: "AuditRun", findings) -> "Any":
     import pandas as pd
 
     from . import schema
-    from .ingest import connect
 
     out = pd.Series([None] * len(findings), index=findings.index, dtype="object")
     for table, group in findings.groupby("subject_table"):
@@ -559,7 +559,6 @@ def contact_data(run: AuditRun) -> "Any":
 
     from .detect import contact_counts
     from .findings import prepare
-    from .ingest import connect
 
     as_of_ts, _ = parse_as_of(run.as_of, run.policy.timezone)
     con = connect(run.db_path, read_only=True, timezone=run.policy.timezone)

@@ -81,7 +81,15 @@ def fail(e: PrivauditError) -> None:
 
 @app.callback(invoke_without_command=True)
 def _root(version: bool = typer.Option(False, "--version", help="Print the versions of privaudit, "
-                                        "DuckDB, Great Expectations, pandas and Python, and exit.")):
+                                        "DuckDB, Great Expectations, pandas and Python, and exit."),
+          key_file: Optional[Path] = typer.Option(
+              None, "--key-file", help="File holding the key of an encrypted database (else "
+              "$PRIVAUDIT_DB_KEY, $PRIVAUDIT_DB_KEY_FILE or the OS keyring).")):
+    if key_file is not None:
+        # the environment carries the key file's name (never the key) to the notebooks' kernel
+        from .database import ENV_KEY_FILE
+
+        os.environ[ENV_KEY_FILE] = str(key_file.resolve())
     if version:
         from .provenance import describe
 
@@ -98,6 +106,8 @@ def load(
     as_of: Optional[str] = typer.Option(None, "--as-of", help="The export's date (YYYY-MM-DD, "
                                         "default today): timestamps after the next day are "
                                         "implausible."),
+    encrypt: bool = typer.Option(False, "--encrypt", help="Write a new database encrypted at rest "
+                                 "(key: $PRIVAUDIT_DB_KEY, --key-file or the OS keyring)."),
 ):
     """Load an export folder into DuckDB: every row loaded or rejected with a reason."""
     from .ingest import load as load_export
@@ -105,7 +115,7 @@ def load(
     try:
         with progress_reporter() as progress:
             result = load_export(export_dir, db=db, mapping=mapping, progress=progress,
-                                 as_of=as_of)
+                                 as_of=as_of, encrypt=encrypt)
     except PrivauditError as e:
         fail(e)
     except KeyboardInterrupt as e:      # Ctrl-C or SIGTERM: the load rolled back
@@ -355,6 +365,7 @@ def demo(
     customers: int = typer.Option(500, "--customers", min=1),
     seed: int = typer.Option(0, "--seed"),
     as_of: str = typer.Option("2026-10-31", "--as-of"),
+    encrypt: bool = typer.Option(False, "--encrypt", help="Keep the database encrypted at rest."),
 ):
     """Generate a demo shop, then run the scheduled job on it: load, audit, gate, report."""
     from datetime import date
@@ -377,7 +388,7 @@ def demo(
                 progress(f"generating {customers:,} customers")
             gen(exports, customers=customers, seed=seed, as_of=d)
             res = run_job(exports, as_of, out_dir, progress=progress,
-                          on_notebook=notebook_lines())
+                          on_notebook=notebook_lines(), encrypt=encrypt)
     except PrivauditError as e:
         fail(e)
     _print_run(res, f"generated a demo shop ({customers:,} customers, seed {seed}) in {exports}")
@@ -472,6 +483,7 @@ def run_cmd(
     fail_on: str = typer.Option("S2", "--fail-on"),
     allow_not_evaluable: Optional[str] = typer.Option(
         None, "--allow-not-evaluable", help="Must-rules the gate may leave unevaluated, e.g. 'CKE-*'."),
+    encrypt: bool = typer.Option(False, "--encrypt", help="Write a new database encrypted at rest."),
 ):
     """The scheduled job: load, audit, gate, report. Exit code as the gate (0, 1, 2)."""
     from .pipeline import run as run_job
@@ -480,7 +492,7 @@ def run_cmd(
         with progress_reporter() as progress:
             res = run_job(export_dir, as_of, out_dir, db=db, mapping=mapping, policy=policy,
                           fail_on=fail_on, progress=progress, on_notebook=notebook_lines(),
-                          allow_not_evaluable=allow_not_evaluable)
+                          allow_not_evaluable=allow_not_evaluable, encrypt=encrypt)
     except PrivauditError as e:
         fail(e)
     _print_run(res)

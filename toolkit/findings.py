@@ -418,7 +418,7 @@ def write_outputs(res: AuditResult, out: Path, db: str | Path) -> None:
     outputs.write_frame_csv(out / "findings.csv", frame)
     outputs.write_csv(out / "rules.csv", RULE_COLUMNS,
                       ([getattr(r, k) for k in RULE_COLUMNS] for r in res.rules))
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect(db, read_only=True)
     try:
         # every file of each table's latest load (a mapping may read several files into one
         # table; a mapping table without a file is logged as 'absent' and has none)
@@ -465,7 +465,7 @@ def load_run(db: str | Path, run_id: str | None = None):
 
     if not Path(db).exists():
         raise UnusableInputError(f"{db}: database not found")
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect(db, read_only=True)
     try:
         try:
             if run_id is None:
@@ -489,7 +489,7 @@ def load_run(db: str | Path, run_id: str | None = None):
 
 def run_history(db: str | Path):
     """Every stored run's per-rule figures (``rule_results`` joined to ``runs``), oldest first."""
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect(db, read_only=True)
     try:
         return con.execute("SELECT r.started_at, r.as_of_date AS run_as_of, rr.* FROM rule_results rr "
                            "JOIN runs r USING (run_id) ORDER BY r.started_at, rr.rule_id").df()

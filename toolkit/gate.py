@@ -474,7 +474,7 @@ def gate(db: str | Path, as_of: str | date | datetime, policy: str | Path | Poli
     gives a reason or ``allow_not_evaluable`` (rule ids or patterns) names it.
     """
     from .findings import parameters, parse_as_of, prepare
-    from .ingest import connect
+    from .database import connect
     from .rules import REGISTRY  # noqa: F401  (the rules register their macros on import)
 
     started = time.perf_counter()

@@ -30,6 +30,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from . import __version__, outputs, schema
+from .database import (DEFAULT_TIMEZONE, _tz_name, check_database_file, connect,  # noqa: F401
+                       database_path, key_for, memory_limit)
 from .exceptions import PrivauditError, UnusableInputError, check_stop
 from .mapping import (DEFAULT_EARLIEST, ColumnSpec, Mapping, TableMapping, TimestampWindow, matches,
                       read_mapping)
@@ -37,7 +39,6 @@ from .readers import (SourceFile, Staged, check_unchanged, discover, drop_raw, d
                       stage)
 
 DEFAULT_DB = Path("data/audit.duckdb")
-DEFAULT_TIMEZONE = "Europe/Amsterdam"
 
 # Text that means "no value" in a typed (non-text) column; compared lower-cased after trimming.
 NULL_TOKENS = ("", "nan", "null", "none", "nat", "n/a", "\\n")
@@ -981,60 +982,6 @@ def _load_one(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMapping,
         rows_skipped=int(sum(skipped.values())))
 
 
-def database_path(db: str | Path) -> Path:
-    """The audit database's path: a file (``:memory:`` would be lost when the command ends)."""
-    text = str(db)
-    if not text.strip() or text.strip().startswith(":memory:"):
-        raise UnusableInputError(f"--db {text!r}: the audit database must be a file (an in-memory "
-                                 f"database is gone when the command ends)")
-    return Path(db)
-
-
-def check_database_file(db: Path) -> None:
-    """Refuse a path that is not a DuckDB database before anything opens or changes it (an
-    export CSV given as ``--db`` keeps its content and its mode)."""
-    if db.is_dir():
-        raise UnusableInputError(f"{db}: a folder, not a database file")
-    if not db.exists():
-        return
-    try:
-        with open(db, "rb") as f:
-            head = f.read(12)
-    except OSError as e:
-        raise UnusableInputError(f"{db}: cannot read the database ({e.strerror})") from None
-    if len(head) < 12 or head[8:12] != b"DUCK":
-        raise UnusableInputError(f"{db}: not a DuckDB database (left as it is; give --db a new "
-                                 f"file name or a database made by 'privaudit load')")
-
-
-def connect(db: str | Path, read_only: bool = False, timezone: str = DEFAULT_TIMEZONE
-            ) -> duckdb.DuckDBPyConnection:
-    """Open the audit database (created readable by its owner only) with the civil time zone set.
-
-    The one place that opens a database: a path that is not a DuckDB file is refused untouched."""
-    db = database_path(db)
-    if read_only and not db.exists():
-        raise UnusableInputError(f"{db}: database not found (run 'privaudit load' first)")
-    check_database_file(db)
-    old = os.umask(0o077)
-    try:
-        outputs.private_dir(db.parent)          # a folder it creates is the owner's only
-        con = duckdb.connect(str(db), read_only=read_only)
-    except duckdb.Error as e:
-        raise UnusableInputError(f"{db}: cannot open database ({str(e).splitlines()[0]})") from None
-    except OSError as e:
-        raise UnusableInputError(f"{e.filename or db}: {e.strerror}") from None
-    finally:
-        os.umask(old)
-    if not read_only:
-        os.chmod(db, 0o600)
-    # SET takes no bound parameters: the values are checked against strict patterns instead
-    con.execute(f"SET TimeZone = '{_tz_name(timezone)}'")
-    con.execute(f"SET memory_limit = '{memory_limit()}'")
-    outputs.temp_directory(con, db)          # spills (raw data) stay in a private folder
-    return con
-
-
 class _Target:
     """Where a load writes: the one place of create-then-rename.
 
@@ -1050,8 +997,9 @@ class _Target:
         self.path = db if self.existed else db.parent / (
             f".{db.name}.loading-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
-    def open(self, timezone: str) -> duckdb.DuckDBPyConnection:
-        return connect(self.path, timezone=timezone)
+    def open(self, timezone: str, encrypt: bool = False, key: str | None = None
+             ) -> duckdb.DuckDBPyConnection:
+        return connect(self.path, timezone=timezone, encrypt=encrypt, key=key)
 
     def commit(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute("COMMIT")
@@ -1123,22 +1071,6 @@ def _interrupted(e: BaseException) -> bool:
         isinstance(e, RuntimeError) and "interrupted" in str(e).lower())
 
 
-def memory_limit() -> str:
-    """DuckDB's memory limit for our connections: PRIVAUDIT_MEMORY_LIMIT (e.g. ``4GB``), default
-    1GB. Work beyond it spills to a temporary folder next to the database, which keeps a load or
-    an audit of a million-customer shop within a laptop's means (see docs/benchmarks.md)."""
-    v = os.environ.get("PRIVAUDIT_MEMORY_LIMIT", "1GB").strip()
-    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", v, re.IGNORECASE):
-        raise PrivauditError(f"PRIVAUDIT_MEMORY_LIMIT: {v!r} is not a size like 1GB or 512MB")
-    return v
-
-
-def _tz_name(tz: str) -> str:
-    if not re.fullmatch(r"[A-Za-z_+\-/0-9]+", tz):
-        raise PrivauditError(f"invalid time zone name {tz!r}")
-    return tz
-
-
 def _as_of_date(as_of: str | date | None, tz: str) -> date:
     if as_of is None:
         return datetime.now(ZoneInfo(tz)).date()
@@ -1162,11 +1094,14 @@ def window_for(mp: Mapping, table: str, as_of: date) -> Window:
 def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Path | Mapping |
          None = None, timezone: str = DEFAULT_TIMEZONE,
          progress: Callable[[str], None] | None = None,
-         as_of: str | date | None = None) -> LoadResult:
+         as_of: str | date | None = None, encrypt: bool = False,
+         key: str | None = None) -> LoadResult:
     """Load every table file of ``export_dir`` into the DuckDB database ``db``.
 
     ``as_of`` (default: today in ``timezone``) ends the plausible window of timestamps, a day
-    later, unless the mapping sets ``timestamp_window``.
+    later, unless the mapping sets ``timestamp_window``. ``encrypt``: a new database is written
+    encrypted at rest with ``key`` (default: ``PRIVAUDIT_DB_KEY`` and the other sources of
+    :func:`toolkit.database.resolve_key`); an encrypted database stays encrypted on reloads.
 
     Atomic: on any error the database is left exactly as it was, and the error is raised
     (:class:`~toolkit.exceptions.UnusableInputError` names the file and the problem).
@@ -1189,6 +1124,7 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
     results: list[FileResult] = []
     db = database_path(db)
     check_database_file(db)
+    key_for(db, encrypt, key)       # a missing key stops the load before any file is read
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
         target = _Target(db)
@@ -1206,7 +1142,7 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
             check_stop()
         con = None
         try:
-            con = target.open(timezone)
+            con = target.open(timezone, encrypt=encrypt, key=key)
             con.execute("BEGIN TRANSACTION")
             for ddl in META_DDL:
                 con.execute(ddl)

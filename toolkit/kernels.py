@@ -122,6 +122,8 @@ class WarmKernel:
         (profile / "ipython_kernel_config.py").write_text(
             "c.IPKernelApp.log_level = 'ERROR'\nc.HistoryManager.enabled = False\n")
         env = {**os.environ, "IPYTHONDIR": str(home / "ipython")}
+        if env.get("PRIVAUDIT_DB_KEY_FILE"):      # the kernel runs elsewhere (cwd below)
+            env["PRIVAUDIT_DB_KEY_FILE"] = str(Path(env["PRIVAUDIT_DB_KEY_FILE"]).resolve())
         self._log = open(self._log_path, "ab")
         self.km = AsyncKernelManager(kernel_name=self.kernel_name,
                                      kernel_spec_manager=kernel_spec_manager())

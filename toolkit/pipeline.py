@@ -41,12 +41,14 @@ class RunResult:
 def run(export_dir: str | Path, as_of: str, out: str | Path, db: str | Path | None = None,
         mapping: str | Path | None = None, policy: str | Path | None = None,
         fail_on: str = "S2", progress: Callable[[str], None] | None = None,
-        on_notebook=None, allow_not_evaluable: str | list[str] | None = None) -> RunResult:
+        on_notebook=None, allow_not_evaluable: str | list[str] | None = None,
+        encrypt: bool = False) -> RunResult:
     """Load ``export_dir``, audit it as of ``as_of``, gate it and write the report into ``out``.
     Relative paths are taken from the working directory once, here. ``on_notebook`` is called
     with each notebook's result as it finishes (``toolkit.report.report``);
     ``allow_not_evaluable`` names must-rules the gate may leave unevaluated
-    (``toolkit.gate.gate``)."""
+    (``toolkit.gate.gate``); ``encrypt`` writes a new database encrypted at rest
+    (``toolkit.ingest.load``)."""
     from .findings import audit
     from .gate import check_fail_on, gate
     from .ingest import load
@@ -65,7 +67,8 @@ def run(export_dir: str | Path, as_of: str, out: str | Path, db: str | Path | No
     say = progress or (lambda _m: None)
     res = RunResult(2, out, db)
     say("loading")
-    res.load = load(export_dir, db=db, mapping=mapping, progress=progress, as_of=as_of)
+    res.load = load(export_dir, db=db, mapping=mapping, progress=progress, as_of=as_of,
+                    encrypt=encrypt)
     say("auditing")
     res.audit = audit(db, as_of, policy=policy, out=out / "audit", progress=progress)
     res.problems += [f"{r.rule_id}: error: {r.error}" for r in res.audit.errors]

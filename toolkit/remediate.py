@@ -51,7 +51,7 @@ import duckdb
 
 from . import __version__, outputs, schema
 from .exceptions import PrivauditError, UnusableInputError
-from .ingest import connect
+from .database import connect
 from .masking import REDACTED
 from .policy import Policy, load_policy
 
@@ -891,7 +891,7 @@ def execute_script(db: str | Path, script: str | Path) -> int:
     names, else everything is rolled back. Returns the number of rows changed."""
     text = Path(script).read_text(encoding="utf-8")
     expects = STATEMENT_RE.findall(text)
-    con = duckdb.connect(str(db))
+    con = connect(db)
     total = 0
     try:
         stmts = con.extract_statements(text)

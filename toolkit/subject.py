@@ -46,7 +46,7 @@ import duckdb
 
 from . import __version__, outputs, schema
 from .exceptions import PrivauditError, UnusableInputError
-from .ingest import connect
+from .database import connect
 from .masking import masker
 from .policy import DataCategory, Policy, load_policy
 
