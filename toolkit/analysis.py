@@ -396,7 +396,8 @@ def record_dates(run: "AuditRun", findings) -> "Any":
             continue
         keys = sorted(set(group["subject_id"].astype(str)))
         try:
-            con = connect(run.db_path, read_only=True, timezone=run.policy.timezone)
+            con = connect(run.db_path, read_only=True, timezone=run.policy.timezone,
+                          retention_days=run.policy.auditor.retention_days)
         except PrivauditError:
             break
         try:
@@ -561,7 +562,8 @@ def contact_data(run: AuditRun) -> "Any":
     from .findings import prepare
 
     as_of_ts, _ = parse_as_of(run.as_of, run.policy.timezone)
-    con = connect(run.db_path, read_only=True, timezone=run.policy.timezone)
+    con = connect(run.db_path, read_only=True, timezone=run.policy.timezone,
+                  retention_days=run.policy.auditor.retention_days)
     try:
         prepare(con, run.policy, as_of_ts)
         rows = contact_counts(con)

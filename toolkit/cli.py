@@ -79,12 +79,35 @@ def fail(e: PrivauditError) -> None:
     raise typer.Exit(e.exit_code)
 
 
+def _show_retention_warnings() -> None:
+    """A database past its retention period: one line on stderr (``toolkit.purge``)."""
+    import warnings
+
+    from .purge import _WARNED, RetentionWarning
+
+    _WARNED.clear()                 # once per command (also when commands run in one process)
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RetentionWarning):
+            err.print(Text.assemble(("warning:", "bold yellow"), f" {message}"), soft_wrap=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    if getattr(previous, "_privaudit", False):
+        return
+    show._privaudit = True
+    warnings.showwarning = show
+    warnings.simplefilter("always", RetentionWarning)
+
+
 @app.callback(invoke_without_command=True)
 def _root(version: bool = typer.Option(False, "--version", help="Print the versions of privaudit, "
                                         "DuckDB, Great Expectations, pandas and Python, and exit."),
           key_file: Optional[Path] = typer.Option(
               None, "--key-file", help="File holding the key of an encrypted database (else "
               "$PRIVAUDIT_DB_KEY, $PRIVAUDIT_DB_KEY_FILE or the OS keyring).")):
+    _show_retention_warnings()
     if key_file is not None:
         # the environment carries the key file's name (never the key) to the notebooks' kernel
         from .database import ENV_KEY_FILE
@@ -497,6 +520,20 @@ def run_cmd(
         fail(e)
     _print_run(res)
     raise typer.Exit(res.exit_code)
+
+
+@app.command()
+def purge(
+    db: Path = typer.Option(Path("data/audit.duckdb"), "--db", help="Database built by 'privaudit load'."),
+):
+    """Delete the loaded exports (tables and rejected raw records); keep the masked run history."""
+    from .purge import purge as run_purge
+
+    try:
+        res = run_purge(db)
+    except PrivauditError as e:
+        fail(e)
+    out.print(res.summary(), markup=False, soft_wrap=True)
 
 
 @app.command("rules")

@@ -134,7 +134,7 @@ def resolve_key(key: str | None = None) -> tuple[str, str] | None:
     return None
 
 
-def _quoted(text: str) -> str:
+def sql_literal(text: str) -> str:
     """A SQL string literal. ATTACH takes no bound parameters (a parser error at ``?``): the
     path and the key go in as literals with ``'`` doubled, the only escape a literal has."""
     return "'" + text.replace("'", "''") + "'"
@@ -165,11 +165,11 @@ def httpfs_extension() -> Path:
 def _open_encrypted(db: Path, key: str, read_only: bool) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     try:
-        con.execute(f"LOAD {_quoted(str(httpfs_extension()))}")
+        con.execute(f"LOAD {sql_literal(str(httpfs_extension()))}")
         # spills of an encrypted database are encrypted too (DuckDB's default leaves them clear)
         con.execute("SET temp_file_encryption = true")
-        options = f"ENCRYPTION_KEY {_quoted(key)}" + (", READ_ONLY" if read_only else "")
-        con.execute(f"ATTACH {_quoted(str(db))} AS {CATALOG} ({options})")
+        options = f"ENCRYPTION_KEY {sql_literal(key)}" + (", READ_ONLY" if read_only else "")
+        con.execute(f"ATTACH {sql_literal(str(db))} AS {CATALOG} ({options})")
         con.execute(f"USE {CATALOG}")
     except duckdb.Error as e:
         con.close()
@@ -198,13 +198,16 @@ def key_for(db: Path, encrypt: bool = False, key: str | None = None) -> tuple[st
 
 
 def connect(db: str | Path, read_only: bool = False, timezone: str = DEFAULT_TIMEZONE, *,
-            encrypt: bool = False, key: str | None = None) -> duckdb.DuckDBPyConnection:
+            encrypt: bool = False, key: str | None = None,
+            retention_days: int | None = None) -> duckdb.DuckDBPyConnection:
     """Open the audit database (created readable by its owner only) with the civil time zone set.
 
     The one place that opens a database: a path that is not a DuckDB file is refused untouched.
     An encrypted database is opened with the key (:func:`resolve_key`); ``encrypt`` creates a new
     database encrypted (an existing plain one is refused: it would stay plain). Tables are found
-    by their plain names either way (the encrypted database is the connection's default)."""
+    by their plain names either way (the encrypted database is the connection's default).
+    A database holding exports loaded more than ``retention_days`` (the policy's
+    ``auditor.retention_days``, default 90) ago gives a :class:`toolkit.purge.RetentionWarning`."""
     db = database_path(db)
     if read_only and not db.exists():
         raise UnusableInputError(f"{db}: database not found (run 'privaudit load' first)")
@@ -229,4 +232,6 @@ def connect(db: str | Path, read_only: bool = False, timezone: str = DEFAULT_TIM
     con.execute(f"SET TimeZone = '{_tz_name(timezone)}'")
     con.execute(f"SET memory_limit = '{memory_limit()}'")
     outputs.temp_directory(con, db)          # spills (raw data) stay in a private folder
+    from .purge import warn_if_expired
+    warn_if_expired(con, db, retention_days)
     return con

@@ -311,7 +311,8 @@ def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Pol
         raise UnusableInputError(f"{db}: database not found (run 'privaudit load' first)")
     say = progress or (lambda _m: None)
     run_id = datetime.now(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-    con = connect(db, timezone=pol.timezone)
+    con = connect(db, timezone=pol.timezone,
+                  retention_days=pol.auditor.retention_days)
     try:
         present = prepare(con, pol, as_of_ts)
         params = parameters(pol, as_of_ts, as_of_date)

@@ -508,7 +508,8 @@ def gate(db: str | Path, as_of: str | date | datetime, policy: str | Path | Poli
                           "not_applicable": pol.gate.not_applicable.get(rid)}
                     for rid, spec in pol.rules.items()}
 
-    con = connect(db, read_only=True, timezone=pol.timezone)
+    con = connect(db, read_only=True, timezone=pol.timezone,
+                  retention_days=pol.auditor.retention_days)
     gxr = None
     try:
         try:

@@ -66,6 +66,8 @@ META_DDL = (
     # rows a mapping leaves out on purpose (rows_read = rows_loaded + rows_rejected + rows_skipped);
     # added to databases made before it
     "ALTER TABLE load_log ADD COLUMN IF NOT EXISTS rows_skipped BIGINT",
+    # when 'privaudit purge' deleted the load's data (toolkit.purge)
+    "ALTER TABLE load_log ADD COLUMN IF NOT EXISTS purged_at TIMESTAMPTZ",
 )
 
 

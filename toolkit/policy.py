@@ -202,6 +202,12 @@ class Dsr(_Model):
     holidays: Literal["nl"] = "nl"
 
 
+class Auditor(_Model):
+    """The auditor's own copy of the data (``toolkit.purge``): loaded exports older than
+    ``retention_days`` make every command warn until ``privaudit purge`` removes them."""
+    retention_days: int = Field(90, ge=1, le=3650)
+
+
 class RuleSpec(_Model):
     title: str
     clause: str
@@ -320,6 +326,8 @@ class Policy(_Model):
     # read by the access package only; excluded from dumps so the suites' policy fingerprint
     # (toolkit.suites) does not change with it
     processing: Processing | None = Field(None, exclude=True)
+    # how long the auditor keeps loaded exports; not a rule parameter (excluded like processing)
+    auditor: Auditor = Field(Auditor(), exclude=True)
 
     # set by load_policy: where it came from and the sha256 of its bytes
     source: str = ""

@@ -738,7 +738,8 @@ def plan(db: str | Path, run_id: str | None = None, out: str | Path = "remediati
     pol = _run_policy(run, policy)
     as_of_ts, as_of_date = parse_as_of(run["as_of"].to_pydatetime(), pol.timezone)
     now = datetime.now(timezone.utc)
-    con = connect(db, read_only=True, timezone=pol.timezone)
+    con = connect(db, read_only=True, timezone=pol.timezone,
+                  retention_days=pol.auditor.retention_days)
     try:
         catalog = con.execute("SELECT current_database()").fetchone()[0]
         present = existing_columns(con, catalog)

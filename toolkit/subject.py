@@ -558,7 +558,8 @@ def access(db: str | Path, out: str | Path, email: str | None = None,
     if not Path(db).exists():
         raise UnusableInputError(f"{db}: database not found (run 'privaudit load' first)")
     out = Path(out)
-    con = connect(db, timezone=pol.timezone)
+    con = connect(db, timezone=pol.timezone,
+                  retention_days=pol.auditor.retention_days)
     try:
         subject = _resolve(con, kind, value)
         catalog, present = _present(con)
@@ -647,7 +648,8 @@ def open_requests(db: str | Path, as_of: str | date | datetime | None = None,
                                        pol.timezone)
     if not Path(db).exists():
         raise UnusableInputError(f"{db}: database not found (run 'privaudit load' first)")
-    con = connect(db, read_only=True, timezone=pol.timezone)
+    con = connect(db, read_only=True, timezone=pol.timezone,
+                  retention_days=pol.auditor.retention_days)
     try:
         catalog, present = _present(con)
         need = {"dsr_id", "customer_id", "type", "received_at", "answered_at"}
