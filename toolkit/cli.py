@@ -83,9 +83,10 @@ def _show_retention_warnings() -> None:
     """A database past its retention period: one line on stderr (``toolkit.purge``)."""
     import warnings
 
-    from .purge import _WARNED, RetentionWarning
+    from .exceptions import RetentionWarning
 
-    _WARNED.clear()                 # once per command (also when commands run in one process)
+    if "toolkit.purge" in sys.modules:      # once per command, also when several run in one process
+        sys.modules["toolkit.purge"]._WARNED.clear()
     previous = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):

@@ -25,6 +25,11 @@ class UsageError(PrivauditError, ValueError):
     """An argument out of its range (the message names the option and what is allowed)."""
 
 
+class RetentionWarning(UserWarning):
+    """The audit database holds exports loaded longer ago than the policy's
+    ``auditor.retention_days`` (``toolkit.purge``)."""
+
+
 class Terminated(KeyboardInterrupt):
     """The process received SIGTERM: raised like Ctrl-C so that every clean-up runs. The CLI
     installs the handlers of SIGINT and SIGTERM, which also set ``signal``: DuckDB reports the

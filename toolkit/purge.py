@@ -26,16 +26,12 @@ from pathlib import Path
 import duckdb
 
 from . import __version__, outputs
-from .exceptions import PrivauditError, UnusableInputError
+from .exceptions import PrivauditError, RetentionWarning, UnusableInputError  # noqa: F401
 
 DEFAULT_RETENTION_DAYS = 90
 # what a purge keeps: masked results and the logs of what was loaded and handed out
 KEPT_TABLES = ("load_log", "runs", "rule_results", "findings", "access_packages")
 PURGED_DDL = "ALTER TABLE load_log ADD COLUMN IF NOT EXISTS purged_at TIMESTAMPTZ"
-
-
-class RetentionWarning(UserWarning):
-    """The database holds exports loaded longer ago than ``auditor.retention_days``."""
 
 
 @dataclass
