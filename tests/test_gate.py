@@ -445,7 +445,7 @@ def test_an_empty_database_fails_the_gate_with_exit_2(tmp_path):
 
     empty = tmp_path / "empty.duckdb"
     duckdb.connect(str(empty)).close()
-    res = gate(empty, AS_OF, junit=tmp_path / "junit.xml")
+    res = gate(empty, AS_OF, junit=tmp_path / "junit.xml", docs=tmp_path / "docs")
     pol = load_policy()
     assert res.exit_code == 2
     assert sorted(res.unevaluated_musts) == sorted(pol.gate.must)
@@ -464,6 +464,16 @@ def test_an_empty_database_fails_the_gate_with_exit_2(tmp_path):
     assert rule_cases and all(tc.find("error") is not None for tc in rule_cases)
     assert {tc.find("error").get("type") for tc in rule_cases} == {"not_evaluable"}
     assert int(root.get("errors")) == len(rule_cases)
+    # a table's column check counts columns, not rows, in JUnit and on the HTML page too
+    case = next(tc for tc in root.iter("testcase") if tc.get("name").startswith("DQ-003:customers "))
+    assert case.find("failure").get("message") == "DQ-003 S2: 2 missing columns"
+    assert case.find("properties/property[@name='counts']").get("value") == "columns"
+    assert case.find("properties/property[@name='failing_rows']").get("value") == "2"
+    messages = [f.get("message") for f in root.iter("failure")]
+    assert messages and not [m for m in messages if m.startswith("DQ-003") and "row" in m]
+    page = (tmp_path / "docs" / "index.html").read_text(encoding="utf-8")
+    row = next(r for r in page.split("<tr>") if "DQ-003" in r and "<td>customers</td>" in r)
+    assert '<td class="num">2 columns</td>' in row
 
 
 @pytest.fixture(scope="module")

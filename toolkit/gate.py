@@ -87,6 +87,19 @@ class Outcome:
     def success(self) -> bool | None:
         return {"passed": True, "failed": False}.get(self.status)
 
+    @property
+    def counts_columns(self) -> bool:
+        """A table's DQ-003 column check: what fails is a column the rules need, not a row."""
+        return self.kind == "schema" and self.key == f"DQ-003:{self.table}"
+
+    @property
+    def failing(self) -> str:
+        """``3 failing rows``, or for a DQ-003 column check ``2 missing columns``."""
+        n = self.failing_rows
+        if self.counts_columns:
+            return f"{n} missing column" + ("" if n == 1 else "s")
+        return _rows(n)
+
 
 @dataclass
 class GateResult:
@@ -176,7 +189,7 @@ class GateResult:
             what = {"data_check": " (data check)", "schema": " (schema)"}.get(o.kind, "")
             text = (f"{o.rule_id} {o.severity} {_rows(o.failing_rows)} in {o.subjects}{what}: "
                     f"{o.title}")
-            if o.kind == "schema" and o.key == f"DQ-003:{o.table}":   # a row is a column
+            if o.counts_columns:                                      # a row is a column
                 n = o.failing_rows or 0
                 cols = f"{n} column{'' if n == 1 else 's'} the rules need"
                 text = (f"{o.rule_id} {o.severity} {o.table}: " +
@@ -823,16 +836,18 @@ def write_junit(result: GateResult, path: Path) -> Path:
             tc.set("time", "0")
             props = ET.SubElement(tc, "properties")
             for k, v in (("rule_id", o.rule_id), ("severity", o.severity), ("kind", o.kind),
-                         ("failing_rows", "" if o.failing_rows is None else str(o.failing_rows))):
+                         ("failing_rows", "" if o.failing_rows is None else str(o.failing_rows)),
+                         # what the count counts: a DQ-003 column check counts missing columns
+                         ("counts", "columns" if o.counts_columns else "rows")):
                 ET.SubElement(props, "property", name=k, value=v)
             if o.status == "failed" and result.at_or_above(o.severity, result.fail_on):
                 counts["failures"] += 1
                 f = ET.SubElement(tc, "failure", type=o.severity,
-                                  message=f"{o.rule_id} {o.severity}: {_rows(o.failing_rows)}")
+                                  message=f"{o.rule_id} {o.severity}: {o.failing}")
                 f.text = f"{o.title}\n{o.notes}"
             elif o.status == "failed":
                 out = ET.SubElement(tc, "system-out")
-                out.text = (f"{o.rule_id} {o.severity}: {_rows(o.failing_rows)} "
+                out.text = (f"{o.rule_id} {o.severity}: {o.failing} "
                             f"(below --fail-on {result.fail_on})")
             elif o.status == "error":
                 counts["errors"] += 1
@@ -911,7 +926,9 @@ def write_docs(result: GateResult, folder: Path) -> Path:
             key = o.status if o.status in ("passed", "error") else "skipped"
             cls = {"passed": "passed", "error": "error"}.get(o.status, "skip")
             label = o.status.replace("_", " ")
-        count = "" if o.failing_rows is None else str(o.failing_rows)
+        count = "" if o.failing_rows is None else (
+            f"{o.failing_rows} column{'' if o.failing_rows == 1 else 's'}" if o.counts_columns
+            else str(o.failing_rows))
         rows.append((_ORDER.get(key, 9), SEVERITIES.index(o.severity), o.suite, o.key,
             f"<tr><td>{esc(o.rule_id)}</td><td>{esc(o.severity)}</td><td>{esc(o.kind)}"
             f"{' (agrees with audit)' if o.agrees_with_audit else ''}</td><td>{esc(o.table)}</td>"
@@ -935,8 +952,9 @@ def write_docs(result: GateResult, folder: Path) -> Path:
             f"<th>{esc(k.replace('_', ' '))}</th>" for k in cov) + "</tr><tr>" + "".join(
             f"<td class=\"num\">{v}</td>" for v in cov.values()) + "</tr></table>",
         f"<p>Suites: {esc(result.source)}. Great Expectations {esc(result.gx_version)}, "
-        f"privaudit {esc(__version__)}. Counts are failing rows (all of them); no data values "
-        f"are shown. Exit codes: 0 nothing at or above {esc(result.fail_on)} failed, 1 something "
+        f"privaudit {esc(__version__)}. Counts are failing rows (all of them), except for a "
+        f"table's column check (DQ-003), which counts the columns the rules need that the export "
+        f"lacks; no data values are shown. Exit codes: 0 nothing at or above {esc(result.fail_on)} failed, 1 something "
         f"did, 2 a suite could not run or a must-rule could not be evaluated.</p>",
     ]
     if result.errors or result.unevaluated_musts:
@@ -946,7 +964,7 @@ def write_docs(result: GateResult, folder: Path) -> Path:
                      f"{esc(result.missing(rid))}</li>" for rid in result.unevaluated_musts)
         parts.append("</ul>")
     head = ("<tr><th>rule</th><th>severity</th><th>kind</th><th>table</th><th>title</th>"
-            "<th>expectation</th><th>suite</th><th>status</th><th>failing rows</th>"
+            "<th>expectation</th><th>suite</th><th>status</th><th>failing</th>"
             "<th>note</th></tr>")
     parts.append(f"<h2>Expectations, failures first</h2><table>{head}"
                  f"{''.join(r[-1] for r in rows)}</table>")
