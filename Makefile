@@ -33,8 +33,9 @@ $(STAMP): pyproject.toml $(LOCK) | $(UV)
 
 install: $(STAMP)
 
+# in parallel (pytest-xdist), one worker per core; serially: .venv/bin/pytest -q
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 $(BENCH_STAMP): pyproject.toml $(LOCK) $(STAMP)
 	$(UV_INSTALL) -e ".[dev,bench]"

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
+
+# The CLI prints through rich; piped (as under pytest) it is COLUMNS wide, 160 when unset. Under
+# pytest-xdist every worker gets COLUMNS=80 from the controller's terminal, so tables wrapped
+# differently than in a serial run. One width for every test, serial or parallel, set before the
+# toolkit (and its module-level consoles) is imported; subprocesses inherit it.
+os.environ["COLUMNS"] = "160"
+os.environ.pop("LINES", None)
 
 import duckdb
 import pytest
