@@ -54,6 +54,11 @@ def _data():
     (lambda d: d.pop("statement"), "statement: Field required"),
     (lambda d: d["cookies"]["tracker_patterns"].append({"pattern": "(", "category": "x"}), "cookies.tracker_patterns.12.pattern"),
     (lambda d: d["sharing"].update(eea_countries=["NL", False]), "sharing.eea_countries.1"),
+    (lambda d: d["transparency"].update(disclosed_data_categories=["name", "shoe_size"]),
+     "transparency.disclosed_data_categories: 'shoe_size' is not a category of personal data"),
+    # TRN-001 judges the data against the categories the statement names: they must be codified
+    (lambda d: d["transparency"].pop("disclosed_data_categories"),
+     "transparency.disclosed_data_categories: required by rule TRN-001"),
 ])
 def test_malformed_policy_is_refused_naming_the_key(change, message):
     d = _data()

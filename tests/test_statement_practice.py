@@ -48,7 +48,17 @@ def test_review_with_data_reproduces_the_truth(shop):
     assert "Doelgroep Media B.V. (advertising)" in res.check("TRN-002").explanation
     assert "Alpen Paketdienst AG (delivery in CH)" in res.check("TRN-002").explanation
     assert res.check("TRN-005").gdpr_ref == "Art. 13(3)"
-    assert "customers.telefoon_afleveradres (phone)" in res.check("TRN-001").explanation
+    trn1 = res.check("TRN-001")
+    assert "customers.telefoon_afleveradres (phone)" in trn1.explanation
+    # the statement half: the call transcripts, a kind of data the statement never names (S2)
+    assert "calls.transcript (call_recordings)" in trn1.explanation
+    assert "of a kind the statement does not name" in trn1.explanation
+    assert next(d for d in trn1.details if d["subject_id"] == "calls.transcript")["severity"] == "S2"
+    # quoted: the sentences naming the kinds it does name; each location once in "where"
+    assert any("e-mailadres, adres(sen), betaalgegevens" in q.text for q in trn1.quotes)
+    for c in res.checks:
+        where = [w for w in c.row()["where"].split("; ") if w]
+        assert len(where) == len(set(where)), (c.check_id, where)
     rows = list(csv.DictReader(open(root / "review" / "statement_findings.csv", encoding="utf-8")))
     assert {r["check_id"] for r in rows} >= {"TRN-001", "TRN-002", "TRN-003", "TRN-005",
                                              "TRN-004", "TRN-005-DATE"}
@@ -90,6 +100,8 @@ def test_policy_draft_round_trip(shop, tmp_path):
         set(shipped.transparency.disclosed_recipient_categories)
     assert set(drafted.transparency.described_processing) == \
         set(shipped.transparency.described_processing)
+    assert drafted.transparency.disclosed_data_categories == \
+        shipped.transparency.disclosed_data_categories
     assert drafted.gate == shipped.gate and drafted.clauses == shipped.clauses
     assert drafted.processing == shipped.processing
     a = toolkit.audit(db, AS_OF, store=False)
@@ -108,6 +120,14 @@ def test_policy_draft_quotes_and_confirms():
     i = next(n for n, ln in enumerate(lines) if ln.strip().startswith("inactivity_months:"))
     assert "12 maanden na uw laatste bezoek" in lines[i - 1] and "art. 7.1" in lines[i - 1]
     assert "not contrachtstatus.nl: a look-alike of contractstatus.nl" in text
+    # each category of personal data the statement names, with the sentence naming it
+    lines_ = text.splitlines()
+    i = next(n for n, ln in enumerate(lines_) if ln.strip().startswith("disclosed_data_categories:"))
+    assert data["transparency"]["disclosed_data_categories"] == [
+        "account", "address", "chats", "email", "ip_address", "name", "notes",
+        "online_identifiers", "payment", "phone"]
+    assert any(ln.strip().startswith("# chats:") and "bewaart chats" in ln and "art. 1.5" in ln
+               for ln in lines_[i - 12:i])
     assert "oss_registered: false  # confirm" in text
     # no statement: every rule quote the base policy has was found in the seed, so none is confirmed
     assert "quote is not in this statement" not in text

@@ -253,3 +253,67 @@ def test_disclosures_of_paraphrased_recipients():
     assert set(found.recipient_categories) == {"payment_provider", "delivery", "email_service",
                                                "advertising"}
     assert set(found.countries) == {"US"}
+
+
+# ---------------------------------------------------------------- categories of personal data
+
+DATA_CATEGORIES = {
+    "name": ["Wij vragen om uw voor- en achternaam.", "We collect your full name."],
+    "email": ["Wij bewaren uw e-mailadres.", "We keep your email address."],
+    "phone": ["Uw mobiele nummer gebruiken wij voor bezorgberichten.",
+              "We may ask for your phone number."],
+    "address": ["Wij hebben uw afleveradres nodig.", "We need your delivery address."],
+    "payment": ["Uw bankgegevens en IBAN worden veilig opgeslagen.",
+                "Payment details are handled by our provider."],
+    "birth_date": ["Bij registratie vragen wij uw geboortedatum.", "We ask for your date of birth."],
+    "gender": ["Wij vragen uw geslacht voor de juiste aanhef.", "We record your gender."],
+    "ip_address": ["Wij registreren uw IP-adres.", "We log your IP address."],
+    "device": ["Wij slaan uw browsertype en besturingssysteem op.",
+               "We record your browser type and operating system (user agent)."],
+    "online_identifiers": ["Wij plaatsen cookies met een bezoekers-ID.",
+                           "We use cookies and an online identifier."],
+    "account": ["Uw inloggegevens worden versleuteld bewaard.",
+                "Your password is stored as a hash."],
+    "chats": ["Chatgesprekken met de klantenservice bewaren wij zes maanden.",
+              "We keep chat messages with customer service."],
+    "call_recordings": ["Telefoongesprekken met de klantenservice worden opgenomen.",
+                        "We record phone calls for training purposes."],
+    "notes": ["Onze medewerkers maken notities van uw vragen.",
+              "Our agents keep notes of your questions."],
+}
+DATA_CATEGORIES_NOT = {
+    # the seed's "gegevens over het telefoongesprek" are about the call, not its recording
+    "call_recordings": ["Smootdiensten registreert gegevens over het telefoongesprek en bewaart chats."],
+    # an e-mail address or an IP address is not a postal address
+    "address": ["Wij bewaren uw e-mailadres.", "We keep your email address.",
+                "Wij registreren uw IP-adres."],
+    "birth_date": ["Wij verwerken geen gegevens van kinderen onder de 16 jaar."],
+}
+
+
+@pytest.mark.parametrize("key,sentence", [(k, s) for k, lst in DATA_CATEGORIES.items() for s in lst])
+def test_data_category_paraphrase_is_recognised(key, sentence):
+    assert key in disclosures(parse(sentence + "\n")).data_categories, (key, sentence)
+
+
+@pytest.mark.parametrize("key,sentence",
+                         [(k, s) for k, lst in DATA_CATEGORIES_NOT.items() for s in lst])
+def test_data_category_near_miss_is_not_recognised(key, sentence):
+    assert not vocabulary().data_categories[key].search(sentence), (key, sentence)
+
+
+def test_every_data_category_has_dutch_and_english_wording_and_paraphrases():
+    for key, spec in vocabulary().data["data_categories"].items():
+        assert spec.get("nl") and spec.get("en"), key
+        assert len(DATA_CATEGORIES[key]) >= 2, key
+
+
+def test_the_seed_names_these_categories_of_personal_data():
+    from toolkit.policy import load_policy
+    from toolkit.statement.document import read_statement
+
+    pol = load_policy()
+    found = disclosures(read_statement(pol.statement_file)).data_categories
+    assert sorted(found) == sorted(pol.transparency.disclosed_data_categories)
+    assert {"birth_date", "gender", "device", "call_recordings"}.isdisjoint(found)
+    assert "e-mailadres, adres(sen), betaalgegevens" in found["payment"][0].text

@@ -158,6 +158,7 @@ def parameters(policy: Policy, as_of: datetime, as_of_date: date) -> dict:
         "dsr_deadline_months": d.deadline_months, "dsr_extension_months": d.extension_months,
         "dsr_roll": d.roll_to_working_day,
         "statement_date": policy.statement.date,
+        "disclosed_data_categories": list(tr.disclosed_data_categories or []) if tr else [],
         "disclosed_recipient_categories": list(tr.disclosed_recipient_categories) if tr else [],
         "disclosed_countries": list(tr.disclosed_countries) if tr else [],
         "described_processing": list(tr.described_processing) if tr else [],

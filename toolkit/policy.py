@@ -53,10 +53,18 @@ PROCESSINGS = ("delivery", "distribution_centre", "external_sellers", "cs_outsou
                "customer_service_chats", "call_records", "site_personalisation", "social_login",
                "social_sharing")
 
+# categories of personal data the statement can name (TRN-001; their columns:
+# toolkit.rules.transparency.DATA_CATEGORY_COLUMNS)
+DATA_CATEGORIES = ("name", "email", "phone", "address", "payment", "birth_date", "gender",
+                   "ip_address", "device", "online_identifiers", "account", "chats",
+                   "call_recordings", "notes")
+
 
 class Transparency(_Model):
-    """What the statement itself discloses, as data (TRN-002, TRN-003; ``privaudit policy draft``
-    fills it from a statement)."""
+    """What the statement itself discloses, as data (TRN-001, TRN-002, TRN-003; ``privaudit
+    policy draft`` fills it from a statement)."""
+    # the categories of personal data the statement names; None: not codified (TRN-001 needs it)
+    disclosed_data_categories: list[str] | None = None
     disclosed_recipient_categories: list[str] = []
     # third countries the statement names (ISO codes); EEA countries need no mention
     disclosed_countries: list[str] = []
@@ -70,6 +78,15 @@ class Transparency(_Model):
             if c not in RECIPIENT_CATEGORIES:
                 raise ValueError(f"{c!r} is not a recipient category "
                                  f"({', '.join(RECIPIENT_CATEGORIES)})")
+        return v
+
+    @field_validator("disclosed_data_categories")
+    @classmethod
+    def _data_categories(cls, v: list[str] | None) -> list[str] | None:
+        for c in v or []:
+            if c not in DATA_CATEGORIES:
+                raise ValueError(f"{c!r} is not a category of personal data "
+                                 f"({', '.join(DATA_CATEGORIES)})")
         return v
 
     @field_validator("disclosed_countries")
@@ -380,6 +397,11 @@ class Policy(_Model):
         if needing and self.transparency is None:
             raise ValueError(f"transparency: required by rules {', '.join(needing)} (what the "
                              "statement discloses; 'privaudit policy draft' writes it)")
+        if "TRN-001" in self.rules and (self.transparency is None
+                                        or self.transparency.disclosed_data_categories is None):
+            raise ValueError("transparency.disclosed_data_categories: required by rule TRN-001 "
+                             "(the categories of personal data the statement names, e.g. [name, "
+                             "email, address]; 'privaudit policy draft' writes it)")
         return self
 
     @property

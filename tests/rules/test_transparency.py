@@ -148,3 +148,71 @@ def test_trn_rules_need_the_transparency_section(tmp_path):
     p.write_text(bad, encoding="utf-8")
     with pytest.raises(toolkit.policy.PolicyError, match="transparency.disclosed_countries: .usa. is not a two-letter"):
         load_policy(p)
+
+
+# ---------------------------------------------------------------- TRN-001: the statement half
+
+def test_trn001_filled_personal_columns_of_kinds_the_statement_does_not_name(audit_of):
+    """The shipped statement names name, e-mail, address, payment, phone, IP address, cookies,
+    account, chats and notes; not birth dates, gender, device data or call recordings."""
+    got = audit_of({
+        "customers": [
+            {"customer_id": "c1", "created_at": "2024-01-01T10:00:00Z", "first_name": "Piet",
+             "email": "p@x.nl", "birth_date": "1980-01-01", "gender": " "},
+            {"customer_id": "c2", "created_at": "2023-06-01T10:00:00Z", "first_name": "Jan",
+             "birth_date": "1990-02-02", "gender": ""},
+            {"customer_id": "c3", "created_at": "2025-06-01T10:00:00Z", "gender": "m"}],   # after as_of
+        "visits": [{"visit_id": "v1", "customer_id": "c1", "started_at": "2024-03-01T10:00:00Z",
+                    "ip_address": "83.84.85.86", "user_agent": "Mozilla/5.0"}],
+        "calls": [{"call_id": "k1", "customer_id": "c1", "started_at": "2024-02-01T10:00:00Z",
+                   "caller_number": "0612345678", "transcript": "Agent: goedemiddag"},
+                  {"call_id": "k2", "customer_id": "c2", "started_at": "2024-02-02T10:00:00Z",
+                   "caller_number": "0612345679"}]},
+        AS_OF, "TRN-001")["TRN-001"]
+    # gender: blank, empty, or filled only after as_of; named kinds (name, e-mail, IP, phone): none
+    assert set(got) == {"customers.birth_date", "visits.user_agent", "calls.transcript"}
+    bd = details(got["customers.birth_date"])
+    assert (bd["category"], bd["filled"], bd["fill_rate"], bd["first_seen"]) == \
+        ("birth_date", 2, 1.0, "2023-06-01")
+    assert bd["share"] is None and bd["declared"].startswith("yes")
+    tr = details(got["calls.transcript"])
+    assert (tr["category"], tr["filled"], tr["fill_rate"]) == ("call_recordings", 1, 0.5)
+    assert got["calls.transcript"]["severity"] == "S2"           # recordings weigh more
+    assert got["customers.birth_date"]["severity"] == "S3"
+    assert got["visits.user_agent"]["subject_table"] == "visits"
+    rr = audit_of.last.rules[0]
+    assert (rr.population, rr.violations) == (12 + 3 + 2, 3)      # the personal columns judged
+
+
+def test_trn001_what_the_statement_names_is_not_a_finding(audit_of):
+    pol = load_policy()
+    tr = pol.transparency.model_copy(update={
+        "disclosed_data_categories": [*pol.transparency.disclosed_data_categories, "birth_date",
+                                      "call_recordings"]})
+    got = audit_of({
+        "customers": [{"customer_id": "c1", "created_at": "2024-01-01T10:00:00Z",
+                       "birth_date": "1980-01-01"}],
+        "calls": [{"call_id": "k1", "customer_id": "c1", "started_at": "2024-02-01T10:00:00Z",
+                   "transcript": "Agent: goedemiddag"}]},
+        AS_OF, "TRN-001", policy=pol.model_copy(update={"transparency": tr}))
+    assert got == {}
+    # a statement that names nothing: every filled personal column is a finding
+    none = pol.transparency.model_copy(update={"disclosed_data_categories": []})
+    got = audit_of({"customers": [{"customer_id": "c1", "created_at": "2024-01-01T10:00:00Z",
+                                   "email": "a@b.nl", "city": "Utrecht"}]},
+                   AS_OF, "TRN-001", policy=pol.model_copy(update={"transparency": none}))["TRN-001"]
+    assert set(got) == {"customers.email", "customers.city"}
+    assert details(got["customers.city"])["category"] == "address"
+
+
+def test_every_personal_column_of_the_data_model_has_one_category_of_personal_data():
+    from toolkit import schema
+    from toolkit.policy import DATA_CATEGORIES
+    from toolkit.rules.transparency import DATA_CATEGORY_COLUMNS
+    from toolkit.statement.vocabulary import vocabulary
+
+    assert tuple(DATA_CATEGORY_COLUMNS) == DATA_CATEGORIES
+    assert tuple(vocabulary().data["data_categories"]) == DATA_CATEGORIES
+    listed = [c for cols in DATA_CATEGORY_COLUMNS.values() for c in cols]
+    personal = [f"{t.name}.{c.name}" for t in schema.TABLES for c in t.columns if c.personal]
+    assert sorted(listed) == sorted(personal) and len(set(listed)) == len(listed)

@@ -109,6 +109,11 @@ class Ctx:
         self.first_transfer: dict[str, date] = {}
         self.transfer_countries: dict[str, set[str]] = defaultdict(set)
         self.evidence: Counter = Counter()
+        # the data model's personal columns that hold a value in some row written ("table.column";
+        # TRN-001's statement half), and per table those not seen filled yet
+        self.filled_personal: set[str] = set()
+        self._unfilled = {name: {c for c in columns(name) if schema.table(name).column(c).personal}
+                          for name in self.writers}
 
     # ---------------------------------------------------------------------------- ids & rows
     def nid(self, prefix: str, width: int = 8) -> str:
@@ -122,6 +127,11 @@ class Ctx:
             if v is not None and v > limit:
                 raise AssertionError(f"{table}.{c} {v} is not before as_of {self.as_of}: {row}")
         self.writers[table].write(row)
+        pending = self._unfilled[table]
+        if pending:                    # empty (and skipped) once every column was seen filled
+            for c in [c for c in pending if (v := row.get(c)) is not None and str(v).strip()]:
+                pending.discard(c)
+                self.filled_personal.add(f"{table}.{c}")
         if table in _WATCHED:
             self._watch(table, row)
         return row

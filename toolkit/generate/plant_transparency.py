@@ -1,5 +1,5 @@
-"""Transparency: the statement (codified in the shipped policy) against the data, TRN-002, TRN-003
-and TRN-005.
+"""Transparency: the statement (codified in the shipped policy) against the data, TRN-001 (its
+statement half), TRN-002, TRN-003 and TRN-005.
 
 Unlike the other families, these rules judge the shop as a whole against a statement that is the
 shop's own: dated 13-05-2018, disclosing carriers, a distribution centre, external sellers, a
@@ -8,8 +8,11 @@ describing twelve kinds of processing. So even the background is not "clean" for
 e-mail services, the payment provider and the US hosting processor are recipients the statement
 does not disclose (TRN-002), every recipient contracted after 13-05-2018 is practice the statement
 never caught up with (TRN-005), and the shop has no social login or sharing although the
-statement describes both (TRN-003). :func:`truth` derives all of that from what the run actually
-wrote (``Ctx.first_transfer``, ``transfer_countries``, ``evidence``) after every row is out.
+statement describes both (TRN-003), and the calls' transcripts are personal data of a kind the
+statement never names ("gegevens over het telefoongesprek" is about the call, TRN-001).
+:func:`truth` derives all of that from what the run actually wrote (``Ctx.first_transfer``,
+``transfer_countries``, ``evidence``, ``filled_personal``) after every row is out; every filled
+personal column of a kind the statement does name is a TRN-001 near-miss.
 
 The scenarios plant recipients on purpose, each with a valid agreement and allowed fields so that
 no sharing rule flags them: an advertising network (TRN-002, S2), a carrier in Switzerland (a
@@ -34,6 +37,8 @@ STATEMENT_DATE = date(2018, 5, 13)
 DISCLOSED_CATEGORIES = frozenset({"delivery", "distribution_centre", "external_seller",
                                   "cs_outsourcer", "research_agency", "authority"})
 DISCLOSED_COUNTRIES: frozenset[str] = frozenset()
+DISCLOSED_DATA = frozenset({"account", "address", "chats", "email", "ip_address", "name", "notes",
+                            "online_identifiers", "payment", "phone"})
 DESCRIBED = ("delivery", "distribution_centre", "external_sellers", "cs_outsourcer",
              "research_invitations", "general_newsletters", "personalised_newsletters",
              "customer_service_chats", "call_records", "site_personalisation", "social_login",
@@ -172,7 +177,16 @@ def evidence(ctx: Ctx) -> dict[str, int]:
 
 
 def truth(ctx: Ctx) -> None:
-    """Record what TRN-002, TRN-003 and TRN-005 flag in what was written (background included)."""
+    """Record what TRN-001 (the data model's columns), TRN-002, TRN-003 and TRN-005 flag in what
+    was written (background included)."""
+    from ..rules.transparency import DATA_CATEGORY_COLUMNS
+    category = {col: cat for cat, cols in DATA_CATEGORY_COLUMNS.items() for col in cols}
+    for col in sorted(ctx.filled_personal):
+        if category[col] not in DISCLOSED_DATA:
+            ctx.flag("TRN-001", col, f"{category[col]} data the statement does not name",
+                     primary=False)
+        elif ctx.rate > 0:
+            ctx.miss("TRN-001", col, f"{category[col]} data the statement names")
     exported = agreements(ctx.as_of)
     for rid, first in sorted(ctx.first_transfer.items()):
         r = BY_ID.get(rid)

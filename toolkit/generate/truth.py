@@ -23,13 +23,13 @@ RULES = ("RET-001", "RET-005", "RET-006", "RET-014", "SHR-001", "SHR-002", "SHR-
          "SEC-006", "TRN-001", "TRN-002", "TRN-003", "TRN-005")
 # rules whose subjects are the shop's own statement against its data, not records: even a shop
 # without planted violations has them, and TRN-003's subjects are the statement's processings
-STATEMENT_RULES = ("TRN-002", "TRN-003", "TRN-005")
+STATEMENT_RULES = ("TRN-001", "TRN-002", "TRN-003", "TRN-005")
 
 SUBJECT = {"RET-001": "customers", "RET-005": "orders", "RET-006": "orders", "RET-014": "customers",
            "CON-001": "newsletter_consent_events", "DSR-001": "dsr_requests",
            "DSR-004": "dsr_requests", "SEC-001": "payments",
            "SEC-002": "chat_messages / calls", "SEC-004": "chat_messages / calls",
-           "SEC-006": "chat_messages / calls", "TRN-001": "extra columns (table.column)",
+           "SEC-006": "chat_messages / calls", "TRN-001": "personal columns (table.column)",
            "TRN-002": "recipients", "TRN-003": "statement (described processing)",
            "TRN-005": "recipients"}
 for _r in RULES:
@@ -137,6 +137,10 @@ Transparency
   e-mail addresses or IP addresses; subject "table.column" as the loader names the column.
   Near-misses: four-digit postcode areas, "#1001"-style order references and EAN-13 barcodes.
   They copy the row's own phone, email_at_order and ip_address, so they change no other rule.
+  And the data model's personal columns that hold a value in a category the shipped statement
+  does not name (it names name, e-mail, address, payment, phone, IP address, cookies, account,
+  chats and notes): calls.transcript (call recordings and transcripts), in every shop with calls.
+  Near-misses: every other filled personal column (a category the statement names).
 """
 
 

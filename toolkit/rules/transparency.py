@@ -1,12 +1,19 @@
 """Transparency rules (rule-catalogue.md section 2.11, TRN): what the data show against what
 people were told. The family runs last: it reads what the audit set up and the other rules found.
 
-TRN-001, data categories collected but not disclosed (its data half): the extra columns kept from
-the exports (``toolkit.personal_data``) whose values are mostly one category of personal data
-(e-mail addresses, phone numbers, IBANs, card numbers, BSNs, postcodes with a house number, IP
-addresses; thresholds in the policy's ``personal_data``). The schema declares no such column, so
-no register, retention rule or statement accounts for it. One finding per column, with the
-category, the share of matching values, the fill rate and the first row that holds one.
+TRN-001, data categories collected but not disclosed: every personal column that holds a value
+as of the audit and that the statement does not disclose, one finding per column (``table.column``)
+with its category, how many values it holds, the fill rate and the first row that holds one:
+
+- the data model's personal columns (``toolkit.schema``) in a category of personal data
+  (:data:`DATA_CATEGORY_COLUMNS`: name, e-mail, birth date, call recordings, ...) that the
+  statement does not name (the policy's ``transparency.disclosed_data_categories``); S2 for
+  call recordings and transcripts (the catalogue's "recordings or profiling");
+- the extra columns kept from the exports (``toolkit.personal_data``) whose values are mostly one
+  kind of personal data (e-mail addresses, phone numbers, IBANs, card numbers, BSNs, postcodes
+  with a house number, IP addresses; thresholds in the policy's ``personal_data``). The schema
+  declares no such column, so no register, retention rule or statement accounts for it: always a
+  finding, with the share of matching values.
 
 What the statement discloses is codified in the policy's ``transparency`` section (written from
 the statement by ``privaudit policy draft``; ``privaudit statement review --db`` fills it from the
@@ -26,38 +33,122 @@ statement it reads) and in ``statement.date``:
 
 from __future__ import annotations
 
-from ..policy import Policy
+from .. import schema
+from ..policy import DATA_CATEGORIES, Policy
 from . import Rule, register
 
 MACROS: list[str] = []
 
-# the personal extra columns found in the data (toolkit.personal_data's profile)
-FOUND = """
-    found AS (
-        SELECT tbl, col, category, matching, filled, rows, share, first_seen
-        FROM extra_columns WHERE personal)"""
+# categories of personal data a statement names (the policy's transparency.
+# disclosed_data_categories, from toolkit.policy.DATA_CATEGORIES) -> the data model's personal
+# columns in each. Every personal column of toolkit.schema is in exactly one (a test holds them
+# equal); the statement's wordings of each are in toolkit/statement/vocabulary.yaml
+# (data_categories).
+DATA_CATEGORY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "name": ("customers.first_name", "customers.last_name", "orders.billing_name",
+             "orders.delivery_name", "payments.card_holder", "payments.account_holder",
+             "customer_addresses.name", "invoices.customer_name"),
+    "email": ("customers.email", "orders.email_at_order", "newsletter_consent_events.email",
+              "newsletter_sends.email"),
+    "phone": ("customers.phone", "orders.phone_at_order", "calls.caller_number"),
+    "address": ("customers.street", "customers.house_number", "customers.postcode",
+                "customers.city", "orders.billing_street", "orders.billing_postcode",
+                "orders.billing_city", "orders.delivery_street", "orders.delivery_postcode",
+                "orders.delivery_city", "customer_addresses.street",
+                "customer_addresses.house_number", "customer_addresses.postcode",
+                "customer_addresses.city", "invoices.customer_address"),
+    "payment": ("payments.card_pan", "payments.card_cvv", "payments.card_expiry", "payments.iban"),
+    "birth_date": ("customers.birth_date", "newsletter_consent_events.declared_birth_date"),
+    "gender": ("customers.gender",),
+    "ip_address": ("visits.ip_address", "orders.ip_address", "newsletter_consent_events.ip_address"),
+    "device": ("visits.user_agent", "orders.user_agent"),
+    "online_identifiers": ("visits.visitor_id",),
+    "account": ("customers.password_hash",),
+    "chats": ("chat_messages.body",),
+    "call_recordings": ("calls.transcript",),
+    "notes": ("customers.notes", "orders.customer_comment", "cs_notes.body"),
+}
+assert tuple(DATA_CATEGORY_COLUMNS) == DATA_CATEGORIES
+# undisclosed, these weigh S2 (the catalogue: "S2 for recordings or profiling")
+SERIOUS_DATA_CATEGORIES = ("call_recordings",)
+
+
+def _by_table() -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    for category, columns in DATA_CATEGORY_COLUMNS.items():
+        for tc in columns:
+            table, column = tc.split(".")
+            out.setdefault(table, []).append((column, category))
+    return out
+
+
+def _declared() -> str:
+    """SQL (CTEs): ``declared``, one row per personal column of the data model with its table's
+    rows as of the audit, its filled values and the event time of the first row holding one.
+    Each table is read once (absent tables and columns are empty views and NULLs)."""
+    ctes, rows = [], []
+    for table, columns in _by_table().items():
+        ts = schema.table(table).event_time
+        aggs = ["count(*) AS n"]
+        for column, _ in columns:
+            filled = f"nullif(trim(CAST(\"{column}\" AS VARCHAR)), '') IS NOT NULL"
+            aggs.append(f"coalesce(count_if({filled}), 0) AS \"{column}\"")
+            aggs.append(f"min(\"{ts}\") FILTER (WHERE {filled}) AS \"{column}__first\"")
+        ctes.append(f"d_{table} AS (SELECT {', '.join(aggs)} FROM \"{table}\")")
+        rows += [f"SELECT '{table}' AS tbl, '{column}' AS col, '{category}' AS category, "
+                 f"n AS rows, \"{column}\" AS filled, \"{column}__first\" AS first_seen "
+                 f"FROM d_{table}" for column, category in columns]
+    union = "\n        UNION ALL ".join(rows)
+    return ",\n    ".join(ctes) + f""",
+    declared AS (
+        {union})"""
 
 
 def trn_001(policy: Policy) -> str:
+    serious = ", ".join(f"'{c}'" for c in SERIOUS_DATA_CATEGORIES)
     return f"""
-    WITH {FOUND}
+    WITH {_declared()},
+    found AS (
+        SELECT tbl, col, category, filled, rows, first_seen, NULL::DOUBLE AS share,
+               NULL::BIGINT AS matching,
+               'yes, as ' || replace(category, '_', ' ') || ' data; the statement does not name it'
+                   AS declared
+        FROM declared
+        WHERE filled > 0 AND NOT list_contains($disclosed_data_categories, category)
+        UNION ALL
+        -- the personal extra columns found in the data (toolkit.personal_data's profile)
+        SELECT tbl, col, category, filled, rows, first_seen, share, matching,
+               'no: an extra column of the export, unknown to the schema'
+        FROM extra_columns WHERE personal)
     SELECT tbl || '.' || col AS subject_id, tbl AS subject_table, NULL AS customer_id,
            NULL::DATE AS due_date,
+           CASE WHEN category IN ({serious}) AND matching IS NULL THEN 'S2' END AS severity,
            {{'table': tbl, 'column': col, 'category': category,
              'share': round(share, 3), 'matching': matching, 'filled': filled,
              'fill_rate': round(filled / greatest(rows, 1), 3),
-             'first_seen': civil_date(first_seen),
-             'declared': 'no: an extra column of the export, unknown to the schema'}} AS evidence
+             'first_seen': civil_date(first_seen), 'declared': declared}} AS evidence
     FROM found
     """
+
+
+def _population(policy: Policy) -> str:
+    """The columns judged: the extra columns, and the data model's personal columns of the
+    tables that hold rows."""
+    per_table = " + ".join(
+        f"(CASE WHEN EXISTS (SELECT 1 FROM \"{t}\") THEN {len(cols)} ELSE 0 END)"
+        for t, cols in _by_table().items())
+    return f"SELECT (SELECT count(*) FROM extra_columns) + {per_table}"
 
 
 register(Rule(
     id="TRN-001", subject_table="extra_columns", family="transparency", needs={},
     sql=trn_001,
-    population=lambda p: "SELECT count(*) FROM extra_columns",
-    subjects="extra columns of the exports",
-    doc="Extra export columns (unknown to the schema) whose values are mostly e-mail addresses, "
+    population=_population,
+    subjects="personal columns (table.column)",
+    doc="Personal columns that hold values the statement does not disclose: the data model's "
+        "columns in a category of personal data the statement does not name (policy "
+        "transparency.disclosed_data_categories; S2 for call recordings and transcripts), and "
+        "extra export columns (unknown to the schema) whose values are mostly e-mail addresses, "
         "phone numbers, IBANs, card numbers, BSNs, postcodes with a house number or IP addresses "
         "(policy personal_data thresholds).",
 ))

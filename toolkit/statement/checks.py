@@ -46,7 +46,8 @@ class Check:
         return {"check_id": self.check_id, "gdpr_ref": self.gdpr_ref, "verdict": self.verdict,
                 "title": self.title,
                 "quote": " | ".join(q.text for q in self.quotes),
-                "where": "; ".join(q.where for q in self.quotes),
+                # one location once, however many of its sentences are quoted
+                "where": "; ".join(dict.fromkeys(q.where for q in self.quotes)),
                 "explanation": self.explanation}
 
     def record(self) -> dict:

@@ -316,8 +316,13 @@ def draft_policy(file: str | Path, out: str | Path | None = None,
     D.value("holidays", dsr.holidays, 2)
     D.blank()
 
-    D.comment("what the statement discloses (TRN-002, TRN-003)")
+    D.comment("what the statement discloses (TRN-001, TRN-002, TRN-003)")
     D.section("transparency")
+    for cat, sents in sorted(found.data_categories.items()):
+        D.comment(f"{cat}: {_q(sents[0], 110)}", 2)
+    D.value("disclosed_data_categories", sorted(found.data_categories), 2,
+            confirm=None if found.data_categories else
+            "the statement names no category of personal data")
     for cat, sents in sorted(found.recipient_categories.items()):
         D.comment(f"{cat}: {_q(sents[0], 110)}", 2)
     D.value("disclosed_recipient_categories", sorted(found.recipient_categories), 2)

@@ -25,7 +25,8 @@ COLUMNS = ["check_id", "gdpr_ref", "verdict", "title", "quote", "where", "explan
 
 # the TRN rules rendered as rows, with the article of the GDPR each rests on
 PRACTICE = {
-    "TRN-001": ("Art. 13(1)(c)", "Personal data in export columns that nothing declares"),
+    "TRN-001": ("Art. 13(1)(c)", "Personal data in the data that the statement does not name "
+                                 "or nothing declares"),
     "TRN-002": ("Art. 13(1)(e)", "Recipients and third countries in the data that the statement "
                                  "does not disclose"),
     "TRN-003": ("Art. 12(1)", "Processing the statement describes that the data show nothing of"),
@@ -73,6 +74,7 @@ class ReviewResult:
             "as_of": self.as_of.isoformat(),
             "summary": self.counts(),
             "discloses": {
+                "data_categories": sorted(self.disclosures.data_categories),
                 "recipient_categories": sorted(self.disclosures.recipient_categories),
                 "countries": sorted(self.disclosures.countries),
                 "processing": sorted(self.disclosures.processing)},
@@ -97,7 +99,8 @@ def statement_policy(doc: Document, policy: Policy, found: Disclosures | None = 
     judge the data against when a statement is reviewed."""
     found = found or disclosures(doc)
     d, _ = statement_date(doc)
-    tr = Transparency(disclosed_recipient_categories=sorted(found.recipient_categories),
+    tr = Transparency(disclosed_data_categories=sorted(found.data_categories),
+                      disclosed_recipient_categories=sorted(found.recipient_categories),
                       disclosed_countries=sorted(found.countries),
                       described_processing=sorted(found.processing))
     stmt = policy.statement.model_copy(update={"date": d}) if d else policy.statement
@@ -125,7 +128,8 @@ def practice_checks(doc: Document, policy: Policy, db, as_of, found: Disclosures
                     *[s for lst in found.recipient_categories.values() for s in lst]],
         "TRN-003": [s for lst in found.processing.values() for s in lst],
         "TRN-005": [statement_date(doc)[1]] if statement_date(doc)[1] else [],
-        "TRN-001": [],
+        # the sentences naming the categories of personal data it does name
+        "TRN-001": [s for lst in found.data_categories.values() for s in lst],
     }
     for rr in res.rules:
         if rr.status != "evaluated":
@@ -152,8 +156,7 @@ def practice_checks(doc: Document, policy: Policy, db, as_of, found: Disclosures
         names = ", ".join(_label(rr.rule_id, f) for f in found_rows[:8])
         more = f" and {len(found_rows) - 8} more" if len(found_rows) > 8 else ""
         expl = {
-            "TRN-001": f"{len(found_rows)} export column(s) hold personal data that neither the "
-                       f"data model nor any register declares: {names}{more}.",
+            "TRN-001": _trn001(found_rows, names, more),
             "TRN-002": f"{len(found_rows)} recipient(s) received data without the statement "
                        f"disclosing their category or country: {names}{more}.",
             "TRN-003": f"The statement describes {len(found_rows)} processing(s) of which the data "
@@ -163,6 +166,18 @@ def practice_checks(doc: Document, policy: Policy, db, as_of, found: Disclosures
         }[rr.rule_id]
         checks.append(Check(rr.rule_id, ref, "inconsistent", title, expl, quotes, details))
     return checks, skipped
+
+
+def _trn001(rows: list[dict], names: str, more: str) -> str:
+    extra = sum(1 for f in rows if json.loads(f.get("details") or "{}").get("matching") is not None)
+    parts = []
+    if len(rows) - extra:
+        parts.append(f"{len(rows) - extra} column(s) hold personal data of a kind the statement "
+                     f"does not name")
+    if extra:
+        parts.append(f"{extra} export column(s) hold personal data that neither the data model "
+                     f"nor any register declares")
+    return " and ".join(parts) + f": {names}{more}."
 
 
 def _label(rule_id: str, f: dict) -> str:

@@ -4,7 +4,7 @@ matching sentences, the domains and dates a statement names, and what it disclos
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -70,6 +70,8 @@ class Vocabulary:
             else:
                 self.processing[k] = _compile(v, f"processing.{k}")
         self.countries = {k: _compile(v, f"countries.{k}") for k, v in data["countries"].items()}
+        self.data_categories = {k: _compile(v, f"data_categories.{k}")
+                                for k, v in data["data_categories"].items()}
 
 
 @lru_cache(maxsize=1)
@@ -208,13 +210,17 @@ class Disclosures:
     countries: dict[str, list[Sentence]]
     processing: dict[str, list[Sentence]]
     transfers_mentioned: list[Sentence]
+    # the categories of personal data it names (TRN-001)
+    data_categories: dict[str, list[Sentence]] = field(default_factory=dict)
 
 
 def disclosures(doc: Document) -> Disclosures:
     v = vocabulary()
-    cats = {k: p.sentences(doc.sentences) for k, p in v.recipient_categories.items()}
-    countries = {k: p.sentences(doc.sentences) for k, p in v.countries.items()}
-    proc = {k: p.sentences(doc.sentences) for k, p in v.processing.items()}
+
+    def named(patterns: dict[str, Patterns]) -> dict[str, list[Sentence]]:
+        found = {k: p.sentences(doc.sentences) for k, p in patterns.items()}
+        return {k: s for k, s in found.items() if s}
+
     transfers = v.elements["ART13-TRANSFERS"]["patterns"].sentences(doc.sentences)
-    return Disclosures({k: s for k, s in cats.items() if s}, {k: s for k, s in countries.items() if s},
-                       {k: s for k, s in proc.items() if s}, transfers)
+    return Disclosures(named(v.recipient_categories), named(v.countries), named(v.processing),
+                       transfers, named(v.data_categories))
