@@ -180,3 +180,19 @@ def test_a_quote_in_the_key_or_the_path_is_data_not_sql(tmp_path, keyed):
         assert con.execute("SELECT email FROM t").fetchone()[0] == "x@example.nl"
     finally:
         con.close()
+
+
+def test_a_relative_key_file_reaches_the_notebooks_kernel(shop, tmp_path, monkeypatch):
+    """The kernel runs in a folder of its own: PRIVAUDIT_DB_KEY_FILE is handed over resolved."""
+    monkeypatch.delenv(database.ENV_KEY, raising=False)
+    monkeypatch.setattr(database, "_keyring_key", lambda: None)
+    (tmp_path / "db.key").write_text(KEY + "\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(database.ENV_KEY_FILE, "db.key")
+    db = shop / "enc" / "audit.duckdb"
+    run_id = audit(db, AS_OF).run_id
+    rep = report(db, AS_OF, tmp_path / "out", run_id=run_id, notebooks=["summary"])
+    assert rep.exit_code == 0, rep.messages()
+    for p in (tmp_path / "out").rglob("*"):
+        if p.is_file():
+            assert KEY.encode() not in p.read_bytes(), p
