@@ -83,6 +83,10 @@ def test_seed_elements_that_are_there(seed):
         assert c.verdict == "present" and c.quotes, check_id
     assert "12 maanden na uw laatste bezoek" in seed.check("ART13-RETENTION").quotes[0].text
     assert seed.check("RIGHT-ACCESS").quotes[0].where == "art. 4.1, line 41"
+    # two sentences of one line quoted: the place is named once (the CSV's and the CLI's "where")
+    erasure = seed.check("RIGHT-ERASURE")
+    assert [q.where for q in erasure.quotes] == ["art. 4.1, line 41"] * 2
+    assert erasure.places() == erasure.places(2) == erasure.row()["where"] == "art. 4.1, line 41"
 
 
 def test_seed_explanations_name_the_specifics(seed):

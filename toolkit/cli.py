@@ -750,9 +750,8 @@ def statement_review(
     for col in ("check", "GDPR", "verdict", "explanation", "where"):
         t.add_column(col, overflow="fold")
     for c in res.checks:
-        where = "; ".join(q.where for q in c.quotes[:2])
         t.add_row(c.check_id, c.gdpr_ref, f"[{VERDICT_STYLE[c.verdict]}]{c.verdict}[/]",
-                  escape(c.explanation), escape(where))
+                  escape(c.explanation), escape(c.places(2)))
     out.print(t)
     for s in res.not_evaluated:
         err.print(f"{s['check_id']}: {s['status']} {s['missing'] or s['error']}", markup=False)

@@ -26,6 +26,15 @@ SEVERITIES = ("S1", "S2", "S3", "S4", "INFO")
 Severity = Literal["S1", "S2", "S3", "S4", "INFO"]
 
 
+def _each(values: list | None, ok, problem) -> list | None:
+    """``values`` when ``ok(v)`` holds for each, else ValueError(``problem(v)``) for the first
+    that fails (a field validator's check of every item of a list)."""
+    for v in values or []:
+        if not ok(v):
+            raise ValueError(problem(v))
+    return values
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -74,36 +83,28 @@ class Transparency(_Model):
     @classmethod
     def _categories(cls, v: list[str]) -> list[str]:
         from .schema import RECIPIENT_CATEGORIES
-        for c in v:
-            if c not in RECIPIENT_CATEGORIES:
-                raise ValueError(f"{c!r} is not a recipient category "
-                                 f"({', '.join(RECIPIENT_CATEGORIES)})")
-        return v
+        return _each(v, lambda c: c in RECIPIENT_CATEGORIES,
+                     lambda c: f"{c!r} is not a recipient category "
+                               f"({', '.join(RECIPIENT_CATEGORIES)})")
 
     @field_validator("disclosed_data_categories")
     @classmethod
     def _data_categories(cls, v: list[str] | None) -> list[str] | None:
-        for c in v or []:
-            if c not in DATA_CATEGORIES:
-                raise ValueError(f"{c!r} is not a category of personal data "
-                                 f"({', '.join(DATA_CATEGORIES)})")
-        return v
+        return _each(v, lambda c: c in DATA_CATEGORIES,
+                     lambda c: f"{c!r} is not a category of personal data "
+                               f"({', '.join(DATA_CATEGORIES)})")
 
     @field_validator("disclosed_countries")
     @classmethod
     def _countries(cls, v: list[str]) -> list[str]:
-        for c in v:
-            if not re.fullmatch(r"[A-Z]{2}", c):
-                raise ValueError(f"{c!r} is not a two-letter country code")
-        return v
+        return _each(v, lambda c: re.fullmatch(r"[A-Z]{2}", c),
+                     lambda c: f"{c!r} is not a two-letter country code")
 
     @field_validator("described_processing")
     @classmethod
     def _processing(cls, v: list[str]) -> list[str]:
-        for p in v:
-            if p not in PROCESSINGS:
-                raise ValueError(f"{p!r} is not a known processing ({', '.join(PROCESSINGS)})")
-        return v
+        return _each(v, lambda p: p in PROCESSINGS,
+                     lambda p: f"{p!r} is not a known processing ({', '.join(PROCESSINGS)})")
 
 
 class Retention(_Model):
@@ -285,10 +286,8 @@ class DataCategory(_Model):
     @field_validator("basis")
     @classmethod
     def _articles(cls, v: list[str]) -> list[str]:
-        for a in v:
-            if not re.fullmatch(r"6\(1\)\([a-f]\)|9\(2\)\([a-j]\)", a):
-                raise ValueError(f"{a!r} is not a legal basis like 6(1)(b) or 9(2)(a)")
-        return v
+        return _each(v, lambda a: re.fullmatch(r"6\(1\)\([a-f]\)|9\(2\)\([a-j]\)", a),
+                     lambda a: f"{a!r} is not a legal basis like 6(1)(b) or 9(2)(a)")
 
     @field_validator("columns")
     @classmethod

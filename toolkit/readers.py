@@ -460,14 +460,19 @@ def _set_header(src: SourceFile) -> None:
     if fr.header is None:
         raise UnusableInputError(f"{src.path}: empty file (no header row)")
     text = fr.header.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    src.header = _header_row(src, text, src.delimiter)
+
+
+def _header_row(src: SourceFile, text: str, delimiter: str) -> list[str]:
+    """The first CSV row of ``text``, names trimmed; one line naming the file when there is none."""
     try:
-        header = next(csv.reader(io.StringIO(text), delimiter=src.delimiter, quotechar='"'))
+        header = next(csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"'))
     except (StopIteration, csv.Error) as e:
         raise UnusableInputError(f"{src.path}: no readable header row ({e})") from None
     header = [h.strip() for h in header]
     if not any(header):
         raise UnusableInputError(f"{src.path}: empty header row")
-    src.header = header
+    return header
 
 
 def read_header(src: SourceFile, delimiter: str | None = None) -> None:
@@ -487,14 +492,7 @@ def read_header(src: SourceFile, delimiter: str | None = None) -> None:
             best = max(counts.values())
             delimiter = "," if best == 0 else next(d for d in DELIMITERS if counts[d] == best)
     src.delimiter = delimiter
-    try:
-        header = next(csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"'))
-    except (StopIteration, csv.Error) as e:
-        raise UnusableInputError(f"{src.path}: no readable header row ({e})") from None
-    header = [h.strip() for h in header]
-    if not any(header):
-        raise UnusableInputError(f"{src.path}: empty header row")
-    src.header = header
+    src.header = _header_row(src, text, delimiter)
 
 
 def _count_outside_quotes(line: str, d: str) -> int:

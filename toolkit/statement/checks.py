@@ -42,12 +42,16 @@ class Check:
     def failing(self) -> bool:
         return self.verdict in FAILING
 
+    def places(self, quotes: int | None = None) -> str:
+        """Where the (first ``quotes``) quoted sentences are, each location once however many of
+        its sentences are quoted: ``art. 1.3 (Bestelling), line 16; art. 2, line 30``."""
+        return "; ".join(dict.fromkeys(q.where for q in self.quotes[:quotes]))
+
     def row(self) -> dict:
         return {"check_id": self.check_id, "gdpr_ref": self.gdpr_ref, "verdict": self.verdict,
                 "title": self.title,
                 "quote": " | ".join(q.text for q in self.quotes),
-                # one location once, however many of its sentences are quoted
-                "where": "; ".join(dict.fromkeys(q.where for q in self.quotes)),
+                "where": self.places(),
                 "explanation": self.explanation}
 
     def record(self) -> dict:
