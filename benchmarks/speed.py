@@ -86,15 +86,17 @@ def export_files(folder: Path) -> list[Path]:
 # ---------------------------------------------------------------- stages run as children
 
 def floor(export_dir: str, db: str) -> None:
-    """DuckDB's own load: every file read once into a table with auto-detected types (same
-    memory limit as the loader; nothing validated, no rejects, no time zones)."""
+    """DuckDB's own load: every file read once into a table with auto-detected types (the same
+    DuckDB memory limit as the loader's connections; nothing validated, no rejects, no time
+    zones)."""
     import duckdb
+    from toolkit.database import memory_limit
     from toolkit.readers import split_ext
 
     for f in (Path(db), Path(db + ".wal")):
         f.unlink(missing_ok=True)
     con = duckdb.connect(db)
-    con.execute(f"SET memory_limit = '{os.environ.get('PRIVAUDIT_MEMORY_LIMIT', '1GB')}'")
+    con.execute(f"SET memory_limit = '{memory_limit()}'")
     rows = 0
     for p in export_files(Path(export_dir)):
         parts = split_ext(p.name)

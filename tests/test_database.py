@@ -196,3 +196,32 @@ def test_a_relative_key_file_reaches_the_notebooks_kernel(shop, tmp_path, monkey
     for p in (tmp_path / "out").rglob("*"):
         if p.is_file():
             assert KEY.encode() not in p.read_bytes(), p
+
+
+@pytest.mark.parametrize("budget, duckdb_bytes", [
+    ("1GB", 700_000_000), ("700MB", 490_000_000), ("2GiB", int(2 * 1024 ** 3 * 0.7)),
+    (" 4gb ", 2_800_000_000)])
+def test_duckdb_gets_70_percent_of_the_process_memory_budget(tmp_path, monkeypatch, budget,
+                                                              duckdb_bytes):
+    """PRIVAUDIT_MEMORY_LIMIT is the whole process's budget; every connection the toolkit opens
+    (plain and encrypted) gives DuckDB's buffer pool 70 % of it."""
+    monkeypatch.setenv(database.ENV_MEMORY, budget)
+    expected = duckdb.connect()
+    expected.execute(f"SET memory_limit = '{duckdb_bytes}B'")
+    want = expected.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    for db, enc in ((tmp_path / "plain.duckdb", False), (tmp_path / "enc.duckdb", True)):
+        if enc:
+            monkeypatch.setenv(database.ENV_KEY, KEY)
+        con = database.connect(db, encrypt=enc)
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == want
+        con.close()
+
+
+def test_the_memory_budget_defaults_to_1gb_and_refuses_what_is_no_size(tmp_path, monkeypatch):
+    monkeypatch.delenv(database.ENV_MEMORY, raising=False)
+    assert database.memory_budget() == 1_000_000_000
+    for bad in ("lots", "1 GBs", "-1GB", "10MB"):
+        monkeypatch.setenv(database.ENV_MEMORY, bad)
+        with pytest.raises(database.PrivauditError, match="PRIVAUDIT_MEMORY_LIMIT"):
+            database.connect(tmp_path / "x.duckdb")
+        assert not (tmp_path / "x.duckdb").exists()        # refused before anything is made
