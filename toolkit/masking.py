@@ -446,3 +446,61 @@ def evidence_text(evidence: dict) -> str:
 
 def evidence_json(evidence: dict) -> str:
     return json.dumps(evidence, ensure_ascii=False, sort_keys=False, default=str)
+
+
+# ---------------------------------------------------------------- the same masks in SQL
+
+# Python's str.strip() whitespace (every code point whose str.isspace() is true), as a regular
+# expression class: the SQL ``trim`` normalisation strips exactly what Python strips
+_SPACE_CLASS = "[" + "".join(f"\\x{{{c:04x}}}" for c in range(0x110000) if chr(c).isspace()) + "]"
+_SQL_NORMALISE = {
+    "trim": f"regexp_replace({{v}}, '^{_SPACE_CLASS}+|{_SPACE_CLASS}+$', '', 'g')",
+    "digits": "regexp_replace({v}, '[^0-9]', '', 'g')",
+    "compact_upper": "upper(regexp_replace({v}, '[^0-9A-Za-z]', '', 'g'))",
+}
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_mask(kind: str, value: str) -> str:
+    """The SQL expression that shows the VARCHAR expression ``value`` as ``kind`` (the SQL twin
+    of :func:`mask_value` for a declared kind; NULL stays NULL).
+
+    Generated from :data:`KINDS` (normalisation and shapes), so the Python and SQL masks are one
+    definition: plain SQL (``CASE``, ``regexp_replace``, ``regexp_matches``, ``regexp_extract``,
+    ``upper``, ``repeat``, ``length``), no lambdas, so SQLGlot renders it for other engines
+    (``sqlglot.transpile(sql_mask("email", "col"), read="duckdb", write="spark")``). A kind that
+    is never shown (a name, an address, free text) is ``'[redacted]'`` for every non-NULL value.
+    """
+    if kind not in KINDS:
+        return f"CASE WHEN ({value}) IS NULL THEN NULL ELSE {_sql_literal(REDACTED)} END"
+    k = KINDS[kind]
+    n = _SQL_NORMALISE[k.normalise].replace("{v}", f"CAST(({value}) AS VARCHAR)")
+    whens = []
+    for rx, hidden in k.shapes:
+        full = _sql_literal(f"^(?:{rx})$")
+        g = [f"regexp_extract({n}, {full}, {i})" for i in (1, 2, 3)]
+        middle = f"repeat('*', length({g[1]}))" if hidden is None else _sql_literal(hidden)
+        whens.append(f"WHEN regexp_matches({n}, {full}) THEN {g[0]} || {middle} || {g[2]}")
+    return (f"CASE WHEN ({value}) IS NULL THEN NULL {' '.join(whens)} "
+            f"ELSE {_sql_literal(REDACTED)} END")
+
+
+def sql_macro_name(kind: str) -> str:
+    """The name of the SQL macro that masks ``kind`` (``mask_email``, ``mask_bsn``, ...)."""
+    return f"mask_{kind}"
+
+
+def sql_macros() -> list[str]:
+    """``CREATE OR REPLACE TEMP MACRO mask_<kind>(v)`` for every kind of :data:`KINDS` and every
+    wholly redacted kind: :func:`sql_mask` as DuckDB macros (:func:`install_sql`)."""
+    return [f"CREATE OR REPLACE TEMP MACRO {sql_macro_name(kind)}(v) AS ({sql_mask(kind, 'v')})"
+            for kind in (*KINDS, *WHOLLY_REDACTED)]
+
+
+def install_sql(con) -> None:
+    """Install the masking macros (:func:`sql_macros`) on a DuckDB connection."""
+    for stmt in sql_macros():
+        con.execute(stmt)
