@@ -41,7 +41,9 @@ def files(run_id: str, out: Path) -> dict[str, str]:
     rows = [{k: ("RUN" if k == "run_id" else v) for k, v in r.items()} for r in table.to_pylist()]
     # the Parquet file's own schema (physical and logical types), not the Arrow types a writer
     # may store beside it (pandas writes large_string, DuckDB string: the same Parquet column)
-    schema = [f"{c.name}: {c.physical_type} {c.logical_type}"
+    # (a signed 64-bit INT64 is the same column whether or not its writer annotates it so)
+    schema = [f"{c.name}: {c.physical_type} " + str(c.logical_type).replace(
+                  "Int(bitWidth=64, isSigned=true)", "None")
               for c in pq.ParquetFile(out / "findings.parquet").schema]
     parquet = json.dumps({"schema": schema,
                           "rows": rows}, ensure_ascii=False, indent=0, default=str)

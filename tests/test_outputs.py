@@ -151,3 +151,20 @@ def test_release_removes_the_spill_folders_only_when_empty(tmp_path, open_umask)
     outputs.release_temp_directory(b)
     assert not tb.parent.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.duckdb", "b.duckdb"]
+
+
+def test_copy_csv_writes_what_write_csv_writes(tmp_path):
+    """The findings' CSV written by DuckDB (COPY ... TO) is byte for byte what the Python writer
+    makes of the same rows: formula starts quoted, quotes doubled, CR/LF cells quoted, empty
+    text and NULL as empty cells, numbers (negative ones too) as they are, unicode as UTF-8."""
+    texts = ["=HYPERLINK(\"x\")", "+cmd|' /C calc'!A0", "-3", "@SUM(A1)", "\tx", "\rx", "a,b",
+             'say "hi"', "line\nbreak", "cr\rin", "", None, "é😀 ø", " spaced ", "'quoted",
+             "plain", "x;y", "1,5"]
+    rows = [(t, n) for t, n in zip(texts, [-3, 0, 5, None, 12345678901, *range(len(texts) - 5)])]
+    outputs.write_csv(tmp_path / "py.csv", ["text", "n"], rows)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (i INTEGER, text VARCHAR, n BIGINT)")
+    con.executemany("INSERT INTO t VALUES (?, ?, ?)", [(i, *r) for i, r in enumerate(rows)])
+    outputs.copy_csv(con, "SELECT text, n FROM t ORDER BY i", tmp_path / "sql.csv", ["text"])
+    assert (tmp_path / "sql.csv").read_bytes() == (tmp_path / "py.csv").read_bytes()
+    assert mode(tmp_path / "sql.csv") == 0o600

@@ -41,6 +41,15 @@ from .rules import cookies as rules_cookies
 
 FINDING_COLUMNS = ["run_id", "as_of", "rule_id", "severity", "subject_table", "subject_id",
                    "customer_id", "evidence", "details", "due_date", "days_overdue"]
+
+
+def FINDINGS_ARROW():
+    """The Arrow schema of the findings rows (due_date a date, days_overdue an integer)."""
+    import pyarrow as pa
+    return pa.schema([(c, pa.date32() if c == "due_date" else pa.int64() if c == "days_overdue"
+                       else pa.string()) for c in FINDING_COLUMNS])
+
+
 RULE_COLUMNS = ["rule_id", "title", "severity", "status", "population", "violations", "excluded",
                 "missing", "error", "clause", "basis", "seconds"]
 
@@ -105,6 +114,11 @@ class AuditResult:
     def findings_frame(self):
         import pandas as pd
         return pd.DataFrame(self.findings, columns=FINDING_COLUMNS)
+
+    def findings_arrow(self):
+        """The findings as an Arrow table (what DuckDB stores and writes: no pandas on the way)."""
+        import pyarrow as pa
+        return pa.Table.from_pylist(self.findings, schema=FINDINGS_ARROW())
 
     def rules_frame(self):
         import pandas as pd
@@ -400,7 +414,7 @@ def _store(con: duckdb.DuckDBPyConnection, res: AuditResult) -> None:
                       r.population, r.violations, r.excluded, r.missing, r.error, r.seconds]
                      for r in res.rules])
     if res.findings:
-        frame = res.findings_frame()  # noqa: F841  (read by DuckDB's replacement scan)
+        frame = res.findings_arrow()  # noqa: F841  (read by DuckDB's replacement scan)
         con.execute("INSERT INTO findings SELECT run_id, CAST(as_of AS TIMESTAMPTZ), rule_id, "
                     "severity, subject_table, subject_id, customer_id, evidence, details, "
                     "CAST(due_date AS DATE), CAST(days_overdue AS INTEGER) FROM frame")
@@ -411,16 +425,20 @@ def write_outputs(res: AuditResult, out: Path, db: str | Path) -> None:
     """findings.parquet, findings.csv, rules.csv and manifest.json in ``out`` (a private folder
     when this creates it; owner-only files; spreadsheet-safe CSV: ``toolkit.outputs``)."""
     outputs.private_dir(out)
-    frame = res.findings_frame()
-    frame["due_date"] = frame["due_date"].astype("string")
-    frame["days_overdue"] = frame["days_overdue"].astype("Int64")
-    with outputs.private_umask():
-        frame.to_parquet(out / "findings.parquet", index=False)
-    outputs.make_private(out / "findings.parquet")
-    outputs.write_frame_csv(out / "findings.csv", frame)
     outputs.write_csv(out / "rules.csv", RULE_COLUMNS,
                       ([getattr(r, k) for k in RULE_COLUMNS] for r in res.rules))
     con = connect(db, read_only=True)
+    try:
+        # the findings written by DuckDB (COPY ... TO), from an Arrow table of the masked rows
+        con.register("findings_out", res.findings_arrow())
+        select = ("SELECT " + ", ".join("CAST(due_date AS VARCHAR) AS due_date" if c == "due_date"
+                                        else c for c in FINDING_COLUMNS) + " FROM findings_out")
+        outputs.copy_parquet(con, select, out / "findings.parquet")
+        outputs.copy_csv(con, select, out / "findings.csv",
+                         [c for c in FINDING_COLUMNS if c != "days_overdue"])
+    except BaseException:
+        con.close()
+        raise
     try:
         # every file of each table's latest load (a mapping may read several files into one
         # table; a mapping table without a file is logged as 'absent' and has none)

@@ -239,6 +239,47 @@ def write_frame_csv(path: str | Path, frame) -> int:
     return write_csv(path, cols, rows)
 
 
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_safe_cell(expr: str) -> str:
+    """The SQL twin of :func:`safe_cell` for a text expression: a value that starts like a
+    formula (:data:`FORMULA_START`) gets the leading quote, an empty text is an empty cell."""
+    starts = ", ".join(_sql_literal(c) for c in FORMULA_START)
+    return (f"CASE WHEN ({expr}) = '' THEN NULL WHEN left({expr}, 1) IN ({starts}) "
+            f"THEN {_sql_literal(QUOTE)} || ({expr}) ELSE ({expr}) END")
+
+
+def copy_csv(con, select: str, path: str | Path, text_columns: Sequence[str]) -> None:
+    """Write the result of the DuckDB query ``select`` as a private, spreadsheet-safe CSV with
+    ``COPY ... TO``, byte for byte as :func:`write_csv` writes the same rows (header, RFC 4180
+    quoting, CRLF line ends, NULL and empty text as empty cells; ``text_columns`` get
+    :func:`sql_safe_cell`, numbers stay numbers). The query is the toolkit's own SQL; values
+    reach it only as data."""
+    cols = [d[0] for d in con.execute(f"SELECT * FROM ({select}) LIMIT 0").description]
+    if any(str(c).startswith(FORMULA_START) for c in cols):
+        raise ValueError("a column name that starts like a formula")
+    shown = ", ".join((sql_safe_cell(_quote_name(c)) if c in text_columns else _quote_name(c))
+                      + f" AS {_quote_name(c)}" for c in cols)
+    with private_umask():
+        con.execute(f"COPY (SELECT {shown} FROM ({select})) TO {_sql_literal(str(path))} "
+                    "(FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', ESCAPE '\"', "
+                    "NEW_LINE '\r\n')")
+    make_private(path)
+
+
+def copy_parquet(con, select: str, path: str | Path) -> None:
+    """Write the result of ``select`` as a private Parquet file with ``COPY ... TO``."""
+    with private_umask():
+        con.execute(f"COPY ({select}) TO {_sql_literal(str(path))} (FORMAT parquet)")
+    make_private(path)
+
+
+def _quote_name(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
 def _missing(v: Any) -> bool:
     if v is None:
         return True
