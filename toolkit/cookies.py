@@ -77,20 +77,10 @@ def write(rows: list[dict], path: Path = CLASSES) -> None:
             w.writerow({**r, "is_prefix": "1" if r["is_prefix"] else "0"})
 
 
-def install(con: duckdb.DuckDBPyConnection, trackers: list[tuple[str, str, str | None]]) -> None:
-    """Load the classification table and the policy's tracker patterns; define cookie_class()."""
-    con.execute("CREATE OR REPLACE TEMP TABLE cookie_classes AS SELECT name, is_prefix = '1' AS "
-                "is_prefix, CASE WHEN domains = '' THEN NULL ELSE string_split(domains, '|') END "
-                "AS domains, category, vendor FROM read_csv($p, header = true, all_varchar = true, "
-                "auto_detect = false, columns = {'name': 'VARCHAR', 'is_prefix': 'VARCHAR', "
-                "'domains': 'VARCHAR', 'category': 'VARCHAR', 'vendor': 'VARCHAR'})",
-                {"p": str(CLASSES)})
-    con.execute("CREATE OR REPLACE TEMP TABLE policy_trackers (pos INTEGER, pattern VARCHAR, "
-                "category VARCHAR, vendor VARCHAR)")
-    con.executemany("INSERT INTO policy_trackers VALUES ($1, $2, $3, $4)",
-                    [[i, p, c, v] for i, (p, c, v) in enumerate(trackers)])
-    # (category, vendor, source) for a cookie name on a domain, or NULL when unknown
-    con.execute("""CREATE OR REPLACE TEMP MACRO cookie_class(cname, cdomain) AS (
+def class_macro() -> str:
+    """``cookie_class(name, domain)``: (category, vendor, source) for a cookie name on a domain,
+    or NULL when unknown (reads ``policy_trackers`` and ``cookie_classes``)."""
+    return """CREATE OR REPLACE TEMP MACRO cookie_class(cname, cdomain) AS (
         SELECT struct_pack(category := category, vendor := vendor, source := source) FROM (
             SELECT category, vendor, 'policy pattern' AS source, 0 AS rank, pos AS tie
             FROM policy_trackers WHERE regexp_matches(cname, pattern)
@@ -103,7 +93,22 @@ def install(con: duckdb.DuckDBPyConnection, trackers: list[tuple[str, str, str |
                    OR EXISTS (SELECT 1 FROM unnest(domains) AS u(d)
                      WHERE lower(ltrim(cdomain, '.')) = u.d
                         OR ends_with(lower(ltrim(cdomain, '.')), '.' || u.d))))
-        ORDER BY rank, tie LIMIT 1)""".replace("$short", str(SHORT_NAME)))
+        ORDER BY rank, tie LIMIT 1)""".replace("$short", str(SHORT_NAME))
+
+
+def install(con: duckdb.DuckDBPyConnection, trackers: list[tuple[str, str, str | None]]) -> None:
+    """Load the classification table and the policy's tracker patterns; define cookie_class()."""
+    con.execute("CREATE OR REPLACE TEMP TABLE cookie_classes AS SELECT name, is_prefix = '1' AS "
+                "is_prefix, CASE WHEN domains = '' THEN NULL ELSE string_split(domains, '|') END "
+                "AS domains, category, vendor FROM read_csv($p, header = true, all_varchar = true, "
+                "auto_detect = false, columns = {'name': 'VARCHAR', 'is_prefix': 'VARCHAR', "
+                "'domains': 'VARCHAR', 'category': 'VARCHAR', 'vendor': 'VARCHAR'})",
+                {"p": str(CLASSES)})
+    con.execute("CREATE OR REPLACE TEMP TABLE policy_trackers (pos INTEGER, pattern VARCHAR, "
+                "category VARCHAR, vendor VARCHAR)")
+    con.executemany("INSERT INTO policy_trackers VALUES ($1, $2, $3, $4)",
+                    [[i, p, c, v] for i, (p, c, v) in enumerate(trackers)])
+    con.execute(class_macro())
 
 
 if __name__ == "__main__":   # python -m toolkit.cookies PATH/TO/open-cookie-database.csv

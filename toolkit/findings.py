@@ -31,6 +31,7 @@ import duckdb
 
 from . import cookies, dates, outputs, personal_data, schema
 from .exceptions import PrivauditError, UnusableInputError
+from .database import memory_limit
 from .ingest import connect
 from .masking import evidence_json, evidence_text, mask_evidence, masker
 from .policy import Policy, load_policy
@@ -106,6 +107,7 @@ class AuditResult:
     # cookie observations by where their category came from (declared, policy pattern, Open
     # Cookie Database, unclassified), when a cookie rule ran
     cookie_categories: dict[str, int] = field(default_factory=dict)
+    engine: str = "duckdb"          # duckdb | spark (toolkit.spark)
 
     @property
     def errors(self) -> list[RuleResult]:
@@ -212,6 +214,9 @@ def prepare(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: datetime) -> 
     present = existing_columns(con, catalog)
     con.execute("CREATE OR REPLACE TEMP TABLE audit_params (as_of TIMESTAMPTZ)")
     con.execute("INSERT INTO audit_params VALUES ($1)", [as_of])
+    # the tables the database really has (a rule may ask, TRN-003: the views exist for them all)
+    con.execute("CREATE OR REPLACE TEMP TABLE audit_tables AS SELECT unnest($names::VARCHAR[]) "
+                "AS table_name", {"names": sorted(present)})
     for t in schema.TABLES:
         cols = present.get(t.name)
         select_list = ", ".join(
@@ -303,15 +308,76 @@ def _evidence_dict(value) -> dict:
     return out
 
 
+def evaluate(chosen: list[Rule], pol: Policy, present: dict[str, set[str]],
+             run: Callable[[Rule], tuple[list[dict], int, int]], errors: tuple[type, ...],
+             run_id: str, as_of_ts: datetime, as_of_date: date, reveal: bool,
+             say: Callable[[str], None]) -> tuple[list[RuleResult], list[dict]]:
+    """Each chosen rule's result and the masked findings of all, whatever engine ``run`` (a
+    rule -> (violation rows, population, excluded count)) runs them on; an exception of a type
+    in ``errors`` is that rule's error, masked."""
+    results: list[RuleResult] = []
+    findings: list[dict] = []
+    shown = masker(reveal)          # ids and other undeclared values as they may leave
+    for i, rule in enumerate(chosen, 1):
+        spec = pol.rule(rule.id)
+        rr = RuleResult(rule.id, spec.title, spec.severity, "evaluated", clause=spec.clause,
+                        basis=spec.basis)
+        results.append(rr)
+        if not spec.enabled:
+            rr.status = "disabled"
+            continue
+        missing = missing_needs(rule, present)
+        if missing:
+            rr.status, rr.missing = "not_evaluable", ", ".join(missing)
+            continue
+        say(f"[{i}/{len(chosen)}] {rule.id} {spec.title}")
+        t0 = time.perf_counter()
+        try:
+            rows, rr.population, rr.excluded = run(rule)
+        except errors as e:
+            # an error may quote a value it could not convert: masked like everything else
+            rr.status, rr.error = "error", shown((str(e).strip().splitlines() or [""])[0])[:500]
+            continue
+        finally:
+            rr.seconds = round(time.perf_counter() - t0, 3)
+        rr.violations = len(rows)
+        rr.missing = ", ".join(t for t in rule.optional if t not in present)
+        for row in rows:
+            ev = mask_evidence(_evidence_dict(row.get("evidence")), reveal=reveal)
+            due = row.get("due_date")
+            overdue = row.get("days_overdue")
+            if overdue is None and due is not None:
+                overdue = (as_of_date - due).days
+            findings.append({
+                "run_id": run_id, "as_of": as_of_ts.isoformat(), "rule_id": rule.id,
+                "severity": row.get("severity") or spec.severity,
+                "subject_table": row.get("subject_table") or rule.subject_table,
+                "subject_id": shown(str(row["subject_id"])),
+                "customer_id": shown(row.get("customer_id")),
+                "evidence": evidence_text(ev), "details": evidence_json(ev),
+                "due_date": due, "days_overdue": None if overdue is None else int(overdue)})
+    order = {r.id: i for i, r in enumerate(chosen)}
+    findings.sort(key=lambda f: (order[f["rule_id"]], f["subject_id"]))
+    return results, findings
+
+
 def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Policy | None = None,
           out: str | Path | None = None, rules: str | list[str] | None = None,
           reveal: bool = False, progress: Callable[[str], None] | None = None,
-          store: bool = True) -> AuditResult:
+          store: bool = True, engine: str = "duckdb", source: str | Path | None = None,
+          spark=None, tables: dict[str, str] | None = None) -> AuditResult:
     """Evaluate the policy's rules on the database ``db`` as of ``as_of``; write the findings.
 
     ``store=False`` keeps the run out of the database's history (``runs``, ``rule_results``,
     ``findings``), e.g. for a notebook's ad-hoc look with ``reveal=True``.
+
+    ``engine="spark"`` runs the same rules on Apache Spark (``toolkit.spark``) over ``source``:
+    the Parquet folders of ``privaudit export --parquet`` or a Spark catalog (``tables``: canonical
+    name -> catalog table), on the SparkSession ``spark`` (a local one when None). ``db`` is then
+    optional: when it exists, the run is stored in its history.
     """
+    if engine not in ("duckdb", "spark"):
+        raise PrivauditError(f"--engine {engine}: use duckdb or spark")
     started = time.perf_counter()
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
     as_of_ts, as_of_date = parse_as_of(as_of, pol.timezone)
@@ -322,66 +388,43 @@ def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Pol
     chosen = [r for r in select(rules) if r.id in pol.rules]
     if rules is not None and not chosen:
         raise PrivauditError(f"--rules {rules}: matches no rule of the policy")
-    if not Path(db).exists():
-        raise UnusableInputError(f"{db}: database not found (run 'privaudit load' first)")
     say = progress or (lambda _m: None)
     run_id = datetime.now(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    if engine == "spark":
+        from .spark.engine import audit as spark_audit
+        result, exports = spark_audit(source, pol, chosen, as_of_ts, as_of_date, reveal, say,
+                                      run_id, spark=spark, tables=tables, out=out)
+        result.seconds = round(time.perf_counter() - started, 3)
+        if store and db is not None and Path(db).exists():
+            con = connect(db, timezone=pol.timezone, retention_days=pol.auditor.retention_days)
+            try:
+                _store(con, result)
+            finally:
+                con.close()
+        if out is not None:
+            write_outputs(result, Path(out), db, exports=exports)
+        return result
+    if not Path(db).exists():
+        raise UnusableInputError(f"{db}: database not found (run 'privaudit load' first)")
     con = connect(db, timezone=pol.timezone,
                   retention_days=pol.auditor.retention_days)
     try:
         present = prepare(con, pol, as_of_ts)
         params = parameters(pol, as_of_ts, as_of_date)
-        results: list[RuleResult] = []
-        findings: list[dict] = []
-        shown = masker(reveal)          # ids and other undeclared values as they may leave
         done_setup: set[str] = set()
-        for i, rule in enumerate(chosen, 1):
-            spec = pol.rule(rule.id)
-            rr = RuleResult(rule.id, spec.title, spec.severity, "evaluated", clause=spec.clause,
-                            basis=spec.basis)
-            results.append(rr)
-            if not spec.enabled:
-                rr.status = "disabled"
-                continue
-            missing = missing_needs(rule, present)
-            if missing:
-                rr.status, rr.missing = "not_evaluable", ", ".join(missing)
-                continue
-            say(f"[{i}/{len(chosen)}] {rule.id} {spec.title}")
-            t0 = time.perf_counter()
-            try:
-                for stmt in (rule.setup(pol) if rule.setup else []):
-                    if stmt not in done_setup:
-                        con.execute(stmt, bind(stmt, params))
-                        done_setup.add(stmt)
-                rows, rr.population, rr.excluded = run_rule(con, rule, pol, params)
-            except (duckdb.Error, PrivauditError) as e:
-                # an error may quote a value it could not convert: masked like everything else
-                rr.status, rr.error = "error", shown((str(e).splitlines() or [""])[0])[:500]
-                continue
-            finally:
-                rr.seconds = round(time.perf_counter() - t0, 3)
-            rr.violations = len(rows)
-            rr.missing = ", ".join(t for t in rule.optional if t not in present)
-            for row in rows:
-                ev = mask_evidence(_evidence_dict(row.get("evidence")), reveal=reveal)
-                due = row.get("due_date")
-                overdue = row.get("days_overdue")
-                if overdue is None and due is not None:
-                    overdue = (as_of_date - due).days
-                findings.append({
-                    "run_id": run_id, "as_of": as_of_ts.isoformat(), "rule_id": rule.id,
-                    "severity": row.get("severity") or spec.severity,
-                    "subject_table": row.get("subject_table") or rule.subject_table,
-                    "subject_id": shown(str(row["subject_id"])),
-                    "customer_id": shown(row.get("customer_id")),
-                    "evidence": evidence_text(ev), "details": evidence_json(ev),
-                    "due_date": due, "days_overdue": None if overdue is None else int(overdue)})
+
+        def run(rule: Rule) -> tuple[list[dict], int, int]:
+            for stmt in (rule.setup(pol) if rule.setup else []):
+                if stmt not in done_setup:
+                    con.execute(stmt, bind(stmt, params))
+                    done_setup.add(stmt)
+            return run_rule(con, rule, pol, params)
+
+        results, findings = evaluate(chosen, pol, present, run, (duckdb.Error, PrivauditError),
+                                     run_id, as_of_ts, as_of_date, reveal, say)
         cookie_categories = {}
         if any(r.rule_id.startswith("CKE-") and r.status == "evaluated" for r in results):
             cookie_categories = rules_cookies.classification(con, params)
-        order = {r.id: i for i, r in enumerate(chosen)}
-        findings.sort(key=lambda f: (order[f["rule_id"]], f["subject_id"]))
         table_rows = {t: con.execute(f"SELECT count(*) FROM {_quote(t)}").fetchone()[0]
                       for t in sorted(present) if t in schema.TABLES_BY_NAME}
         result = AuditResult(run_id, as_of_ts, as_of_date, pol, results, findings,
@@ -421,24 +464,12 @@ def _store(con: duckdb.DuckDBPyConnection, res: AuditResult) -> None:
     con.execute("COMMIT")
 
 
-def write_outputs(res: AuditResult, out: Path, db: str | Path) -> None:
-    """findings.parquet, findings.csv, rules.csv and manifest.json in ``out`` (a private folder
-    when this creates it; owner-only files; spreadsheet-safe CSV: ``toolkit.outputs``)."""
-    outputs.private_dir(out)
-    outputs.write_csv(out / "rules.csv", RULE_COLUMNS,
-                      ([getattr(r, k) for k in RULE_COLUMNS] for r in res.rules))
+def load_files(db: str | Path | None) -> tuple[list, list]:
+    """(the latest file of each table, every file of each table's latest load) from the load
+    log: (table, file, sha256, rows read, loaded, rejected)."""
+    if db is None or not Path(db).exists():
+        return [], []
     con = connect(db, read_only=True)
-    try:
-        # the findings written by DuckDB (COPY ... TO), from an Arrow table of the masked rows
-        con.register("findings_out", res.findings_arrow())
-        select = ("SELECT " + ", ".join("CAST(due_date AS VARCHAR) AS due_date" if c == "due_date"
-                                        else c for c in FINDING_COLUMNS) + " FROM findings_out")
-        outputs.copy_parquet(con, select, out / "findings.parquet")
-        outputs.copy_csv(con, select, out / "findings.csv",
-                         [c for c in FINDING_COLUMNS if c != "days_overdue"])
-    except BaseException:
-        con.close()
-        raise
     try:
         # every file of each table's latest load (a mapping may read several files into one
         # table; a mapping table without a file is logged as 'absent' and has none)
@@ -452,6 +483,31 @@ def write_outputs(res: AuditResult, out: Path, db: str | Path) -> None:
         files, all_files = [], []
     finally:
         con.close()
+    return files, all_files
+
+
+def write_outputs(res: AuditResult, out: Path, db: str | Path | None,
+                  exports: tuple[list, list] | None = None) -> None:
+    """findings.parquet, findings.csv, rules.csv and manifest.json in ``out`` (a private folder
+    when this creates it; owner-only files; spreadsheet-safe CSV: ``toolkit.outputs``). The
+    manifest's export files come from the database's load log, or are ``exports`` (files, all
+    files) when given."""
+    outputs.private_dir(out)
+    outputs.write_csv(out / "rules.csv", RULE_COLUMNS,
+                      ([getattr(r, k) for k in RULE_COLUMNS] for r in res.rules))
+    # the findings written by DuckDB (COPY ... TO), from an Arrow table of the masked rows
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET memory_limit = '{memory_limit()}'")
+        con.register("findings_out", res.findings_arrow())
+        select = ("SELECT " + ", ".join("CAST(due_date AS VARCHAR) AS due_date" if c == "due_date"
+                                        else c for c in FINDING_COLUMNS) + " FROM findings_out")
+        outputs.copy_parquet(con, select, out / "findings.parquet")
+        outputs.copy_csv(con, select, out / "findings.csv",
+                         [c for c in FINDING_COLUMNS if c != "days_overdue"])
+    finally:
+        con.close()
+    files, all_files = exports if exports is not None else load_files(db)
     manifest = {
         "toolkit": "privaudit", "toolkit_version": res.software["privaudit"], "run_id": res.run_id,
         "software": res.software,
@@ -460,7 +516,7 @@ def write_outputs(res: AuditResult, out: Path, db: str | Path) -> None:
         "policy": {"source": res.policy.source, "sha256": res.policy.sha256,
                    "controller": res.policy.controller.name,
                    "statement_date": res.policy.statement.date.isoformat()},
-        "revealed": res.revealed,
+        "revealed": res.revealed, "engine": res.engine,
         "tables": {t: {"rows_as_of": n} for t, n in res.table_rows.items()},
         "exports": {t: {"file": f, "sha256": h, "rows_read": rd, "rows_loaded": ld, "rows_rejected": rj}
                     for t, f, h, rd, ld, rj in files},

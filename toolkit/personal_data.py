@@ -112,15 +112,15 @@ def values_sql(catalog: str, extras: dict[str, list[str]], present: dict[str, se
         dated = t.event_time is not None and t.event_time in present[tname]
         ts = f"x.{_q(t.event_time)}" if dated else "CAST(NULL AS TIMESTAMPTZ)"
         where = f" WHERE {ts} IS NULL OR {ts} <= (SELECT as_of FROM audit_params)" if dated else ""
-        # (an extra column cannot start with "_": the loader renames it)
+        # one row per column and row (a list of (col, value) pairs unnested: DuckDB's UNPIVOT
+        # in a form Spark SQL reads too, toolkit.spark); empty and NULL values dropped
+        pairs = ", ".join(f"{{'col': {_lit(c)}, 'value': CAST(x.{_q(c)} AS VARCHAR)}}" for c in cols)
         inner = (f"SELECT CAST(x.{_q(t.primary_key)} AS VARCHAR) AS _id, CAST({cust} AS VARCHAR) "
-                 f"AS _customer_id, CAST({ts} AS TIMESTAMPTZ) AS _ts, "
-                 + ", ".join(f"CAST(x.{_q(c)} AS VARCHAR) AS {_q(c)}" for c in cols)
-                 + f" FROM {base} x{join}{where}")
-        parts.append(f"SELECT {_lit(tname)} AS tbl, col, _id AS id, _customer_id AS customer_id, "
-                     f"_ts AS ts, value FROM "
-                     f"(UNPIVOT ({inner}) ON {', '.join(_q(c) for c in cols)} "
-                     f"INTO NAME col VALUE value) WHERE trim(value) <> ''")
+                 f"AS _customer_id, CAST({ts} AS TIMESTAMPTZ) AS _ts, unnest([{pairs}]) AS _u "
+                 f"FROM {base} x{join}{where}")
+        parts.append(f"SELECT {_lit(tname)} AS tbl, _u['col'] AS col, _id AS id, "
+                     f"_customer_id AS customer_id, _ts AS ts, _u['value'] AS value FROM "
+                     f"({inner}) WHERE trim(_u['value']) <> ''")
     if not parts:
         return ("SELECT CAST(NULL AS VARCHAR) AS tbl, CAST(NULL AS VARCHAR) AS col, "
                 "CAST(NULL AS VARCHAR) AS id, CAST(NULL AS VARCHAR) AS customer_id, "
@@ -133,17 +133,28 @@ def install(con: duckdb.DuckDBPyConnection, catalog: str, present: dict[str, set
     """Create ``extra_values``, ``extra_columns`` and ``personal_extras`` (see the module's
     docstring) on a connection prepared by ``toolkit.findings.prepare``; return the extras."""
     extras = extra_columns(present)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW extra_values AS {values_sql(catalog, extras, present)}")
+    (values, _), (columns, params), (personal, _) = queries(catalog, extras, present, min_share,
+                                                             min_values)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW extra_values AS {values}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE extra_columns AS {columns}", params)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE personal_extras AS {personal}")
+    return extras
+
+
+def queries(catalog: str, extras: dict[str, list[str]], present: dict[str, set[str]],
+            min_share: float, min_values: int) -> list[tuple[str, dict]]:
+    """The queries (with their parameters) of ``extra_values``, ``extra_columns`` and
+    ``personal_extras``, in that order (each reads the ones before it by name)."""
     cats = category_sql()
     counts = ", ".join(f"count_if({sql}) AS {_q(name)}" for name, sql in cats.items())
     # a tie goes to the category listed first
-    listed = ", ".join(f"({_lit(name)}, {_q(name)}, {i})" for i, name in enumerate(cats))
+    listed = ", ".join(f"{{'cat': {_lit(name)}, 'n': {_q(name)}, 'pos': {i}}}"
+                       for i, name in enumerate(cats))
     rows = " UNION ALL ".join(
         f"SELECT {_lit(t)} AS tbl, {_lit(c)} AS col, (SELECT count(*) FROM {_q(t)}) AS n_rows"
         for t, cols in extras.items() for c in cols) or \
         "SELECT CAST(NULL AS VARCHAR) AS tbl, CAST(NULL AS VARCHAR) AS col, 0 AS n_rows WHERE false"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE extra_columns AS
+    columns = f"""
         WITH cols AS ({rows}),
         counted AS (
             SELECT tbl, col, count(*) AS filled, min(ts) AS first_seen, {counts}
@@ -151,8 +162,8 @@ def install(con: duckdb.DuckDBPyConnection, catalog: str, present: dict[str, set
         best AS (
             SELECT tbl, col, filled, first_seen,
                    arg_max(cat, n * 100 - pos) AS category, max(n) AS matching
-            FROM (SELECT c.*, u.cat, u.n, u.pos FROM counted c,
-                  LATERAL (VALUES {listed}) AS u(cat, n, pos))
+            FROM (SELECT c.*, _u['cat'] AS cat, _u['n'] AS n, _u['pos'] AS pos
+                  FROM (SELECT *, unnest([{listed}]) AS _u FROM counted) c)
             GROUP BY tbl, col, filled, first_seen)
         SELECT cols.tbl, cols.col, cols.n_rows AS rows, coalesce(b.filled, 0) AS filled,
                CASE WHEN b.matching > 0 THEN b.category END AS category,
@@ -162,14 +173,14 @@ def install(con: duckdb.DuckDBPyConnection, catalog: str, present: dict[str, set
                coalesce(b.matching >= $min_values AND b.matching / b.filled >= $min_share, false)
                    AS personal
         FROM cols LEFT JOIN best b USING (tbl, col)
-        ORDER BY cols.tbl, cols.col""", {"min_share": min_share, "min_values": min_values})
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE personal_extras AS
+        ORDER BY cols.tbl, cols.col"""
+    personal = """
         SELECT v.tbl, v.id, any_value(v.customer_id) AS customer_id,
-               list(DISTINCT v.col ORDER BY v.col) AS fields
+               list_sort(list(DISTINCT v.col)) AS fields
         FROM extra_values v JOIN extra_columns c ON c.tbl = v.tbl AND c.col = v.col AND c.personal
-        GROUP BY v.tbl, v.id""")
-    return extras
+        GROUP BY v.tbl, v.id"""
+    return [(values_sql(catalog, extras, present), {}),
+            (columns, {"min_share": min_share, "min_values": min_values}), (personal, {})]
 
 
 def found(con: duckdb.DuckDBPyConnection) -> list[dict]:

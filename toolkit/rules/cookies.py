@@ -21,15 +21,34 @@ from __future__ import annotations
 
 import duckdb
 
+from ..cookies import SHORT_NAME
 from ..policy import Policy
 from . import Rule, register
 
 MACROS: list[str] = []
 
+# every classification that fits a cookie name on a domain, best first by (rank, tie):
+# toolkit.cookies' cookie_class() as a join, which Spark SQL reads too (toolkit.spark)
+CANDIDATES = f"""
+    WITH names AS (SELECT DISTINCT name, domain FROM cookie_observations WHERE name IS NOT NULL)
+    SELECT n.name, n.domain, p.category, p.vendor, 'policy pattern' AS source, 0 AS rank, p.pos AS tie
+    FROM names n JOIN policy_trackers p ON regexp_matches(n.name, p.pattern)
+    UNION ALL
+    SELECT n.name, n.domain, cc.category, cc.vendor, 'Open Cookie Database',
+           CASE WHEN cc.is_prefix THEN 2 ELSE 1 END, -length(cc.name)
+    FROM names n JOIN cookie_classes cc
+      ON cc.name = n.name OR (cc.is_prefix AND starts_with(n.name, cc.name))
+    WHERE cc.domains IS NULL
+       OR NOT (length(cc.name) <= {SHORT_NAME} OR regexp_full_match(cc.name, '[a-z]+'))
+       OR len(list_filter(cc.domains, lambda d: lower(ltrim(n.domain, '.')) = d
+                          OR ends_with(lower(ltrim(n.domain, '.')), '.' || d))) > 0"""
+
 CLASSIFIED = """
     known AS (
-        SELECT name, domain, cookie_class(name, domain) AS k
-        FROM (SELECT DISTINCT name, domain FROM cookie_observations WHERE name IS NOT NULL)),
+        SELECT name, domain, {'category': category, 'vendor': vendor, 'source': source} AS k
+        FROM (@CANDIDATES@)
+        QUALIFY row_number() OVER (PARTITION BY name, domain
+                                   ORDER BY rank, tie, category, vendor NULLS FIRST) = 1),
     obs AS (
         SELECT o.*, lower(ltrim(o.domain, '.')) AS dom, kn.k AS known,
                coalesce(o.storage_kind, 'cookie') AS storage,
@@ -69,14 +88,17 @@ CLASSIFIED = """
                CASE WHEN category = 'unknown' THEN 'unclassified'
                     WHEN category IS NOT DISTINCT FROM declared_category THEN 'declared'
                     ELSE known.source END AS category_source
-        FROM d)"""
+        FROM d)""".replace("@CANDIDATES@", CANDIDATES)
+
+
+CLASSIFICATION = (f"WITH {CLASSIFIED} SELECT category_source, count(*) AS n FROM c "
+                  f"GROUP BY category_source ORDER BY category_source")
 
 
 def classification(con: duckdb.DuckDBPyConnection, params: dict) -> dict[str, int]:
     """Observations by where their category came from (declared, policy pattern, Open Cookie
     Database, unclassified), on a connection prepared by ``toolkit.findings.prepare``."""
-    rows = con.execute(f"WITH {CLASSIFIED} SELECT category_source, count(*) FROM c GROUP BY ALL "
-                       f"ORDER BY ALL", {"first_party_domains": params["first_party_domains"]}
+    rows = con.execute(CLASSIFICATION, {"first_party_domains": params["first_party_domains"]}
                        ).fetchall()
     return {src: int(n) for src, n in rows}
 

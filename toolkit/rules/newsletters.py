@@ -47,11 +47,14 @@ register(Rule(
 
 
 def _state_at_send(sends: str, type_match: str) -> str:
+    # the latest event at or before the send (an as-of join, written as a join and a window so
+    # that Spark SQL reads it too: toolkit.spark); ev has one event per person, type and moment
     return f"""
     SELECT s.send_id, s.customer_id, s.campaign_id, s.newsletter_type, s.sent_at,
            e.action, e.method, e.occurred_at
-    FROM {sends} s ASOF LEFT JOIN ev e
-      ON s.person = e.person AND {type_match} AND s.sent_at >= e.occurred_at"""
+    FROM {sends} s LEFT JOIN ev e
+      ON s.person = e.person AND {type_match} AND s.sent_at >= e.occurred_at
+    QUALIFY row_number() OVER (PARTITION BY s.send_id ORDER BY e.occurred_at DESC NULLS LAST) = 1"""
 
 
 def _verdict(rows: str, consent_type: str) -> str:

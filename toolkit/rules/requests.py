@@ -33,8 +33,8 @@ def dsr_001(policy: Policy) -> str:
                    AS due_eff
         FROM f)
     SELECT dsr_id AS subject_id, customer_id, due_eff AS due_date,
-           CASE WHEN answered_at IS NULL THEN $as_of_date - due_eff
-                ELSE civil_date(answered_at) - due_eff END AS days_overdue,
+           CASE WHEN answered_at IS NULL THEN date_diff('day', due_eff, $as_of_date)
+                ELSE date_diff('day', due_eff, civil_date(answered_at)) END AS days_overdue,
            {'type': type, 'channel': channel, 'received': received, 'due': due_eff,
             'raw_due': raw_due1,
             'extension': CASE WHEN ext_at IS NULL THEN 'none'
@@ -72,11 +72,13 @@ def dsr_004(policy: Policy) -> str:
     residue = [residue_rows(policy, "s", "due_date", key="dsr_id")]
     for tbl in ("orders", "payments"):     # fiscal tables: only their non-fiscal fields count
         fields = filled_list(tbl, "x", fiscal=False)
+        # (the fields listed per row first, then aggregated: Spark SQL takes no subquery inside
+        # an aggregate, toolkit.spark)
         residue.append(
-            f"SELECT s.dsr_id, '{tbl}(' || array_to_string(list_distinct(flatten(list({fields}))), "
+            f"SELECT s.dsr_id, '{tbl}(' || array_to_string(list_sort(list_distinct(flatten(list(x.f)))), "
             f"',') || ')', count(*), hold_covers(s.customer_id, '{tbl}', $as_of) "
-            f"FROM s JOIN \"{tbl}\" x USING (customer_id) "
-            f"WHERE len({fields}) > 0 AND $as_of_date > s.due_date + $grace_days GROUP BY ALL")
+            f"FROM s JOIN (SELECT x.customer_id, {fields} AS f FROM \"{tbl}\" x) x USING (customer_id) "
+            f"WHERE len(x.f) > 0 AND $as_of_date > s.due_date + $grace_days GROUP BY ALL")
     # the requester's e-mail address left under other records (residual identifier sweep)
     residue.append("""
         SELECT s.dsr_id, 'email elsewhere(' || f.src || ')', count(*), false

@@ -49,7 +49,7 @@ ANCHOR = "retention_anchor($inactivity_months, $human_origins, $as_of_date, $gra
 def _extras(table: str, alias: str) -> str:
     """SQL: the personal extra columns (``toolkit.personal_data``) a row of ``table`` fills, or NULL."""
     pk = schema.table(table).primary_key
-    return (f"(SELECT pe.fields FROM personal_extras pe WHERE pe.tbl = '{table}' "
+    return (f"(SELECT any_value(pe.fields) FROM personal_extras pe WHERE pe.tbl = '{table}' "
             f"AND pe.id = CAST({alias}.\"{pk}\" AS VARCHAR))")
 
 
@@ -174,7 +174,7 @@ def ret_005(policy: Policy) -> str:
            {{'placed': civil_date(placed_at), 'keep_until': keep_until,
              'personal_fields': fields, 'linked_to_customer': linked,
              'soft_deleted': deleted_at IS NOT NULL}} AS evidence,
-           CASE WHEN hold_covers(customer_id, 'orders', $as_of) THEN 'legal hold' END AS excluded
+           CASE WHEN hold_covers(o.customer_id, 'orders', $as_of) THEN 'legal hold' END AS excluded
     FROM o
     WHERE placed_at IS NOT NULL AND anonymised_at IS NULL
       AND $as_of_date > keep_until + $grace_days
@@ -203,7 +203,7 @@ def ret_006(policy: Policy) -> str:
     SELECT order_id AS subject_id, customer_id, horizon AS due_date,
            {{'fields': fields, 'customer_horizon': horizon, 'keep_until': keep_until,
              'guest_order': guest}} AS evidence,
-           CASE WHEN hold_covers(customer_id, 'orders', $as_of) THEN 'legal hold' END AS excluded
+           CASE WHEN hold_covers(o.customer_id, 'orders', $as_of) THEN 'legal hold' END AS excluded
     FROM o
     WHERE placed_at IS NOT NULL AND len(fields) > 0
       AND $as_of_date <= keep_until + $grace_days
@@ -227,7 +227,7 @@ def ret_014(policy: Policy) -> str:
     SELECT customer_id AS subject_id, customer_id, civil_date(erased_at) AS due_date,
            {{'status': status, 'erased': civil_date(erased_at),
              'filled_fields': {filled_list('customers', 'x')}}} AS evidence,
-           CASE WHEN hold_covers(customer_id, 'customers', $as_of) THEN 'legal hold' END AS excluded
+           CASE WHEN hold_covers(x.customer_id, 'customers', $as_of) THEN 'legal hold' END AS excluded
     FROM customers x
     WHERE (status IN ('erased', 'deleted', 'anonymised') OR erased_at IS NOT NULL)
       AND {personal_filled('customers', 'x')}

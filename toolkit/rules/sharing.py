@@ -147,7 +147,7 @@ def shr_004(policy: Policy) -> str:
                o.customer_id IS NOT DISTINCT FROM s.customer_id AS same_customer,
                EXISTS (SELECT 1 FROM order_items oi WHERE oi.order_id = o.order_id
                        AND oi.seller_id = s.seller_id) AS sellers_items,
-               s.d - civil_date(o.placed_at) AS days_after_order
+               date_diff('day', civil_date(o.placed_at), s.d) AS days_after_order
         FROM s LEFT JOIN orders o ON o.order_id = s.order_id)
     SELECT s.transfer_id AS subject_id, s.customer_id, NULL::DATE AS due_date,
            {{'seller': s.recipient, 'date': s.d,

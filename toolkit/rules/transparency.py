@@ -157,9 +157,8 @@ register(Rule(
 def _present(tables: tuple[str, ...]) -> str:
     """SQL: every table in ``tables`` exists in the audited database (not only as an empty view)."""
     names = ", ".join(f"'{t}'" for t in tables)
-    return (f"((SELECT count(DISTINCT table_name) FROM information_schema.tables "
-            f"WHERE table_catalog = current_database() AND table_schema = 'main' "
-            f"AND table_name IN ({names})) = {len(tables)})")
+    return (f"((SELECT count(DISTINCT table_name) FROM audit_tables "
+            f"WHERE table_name IN ({names})) = {len(tables)})")
 
 
 def _to(category: str) -> tuple[str, tuple[str, ...], str]:
@@ -221,7 +220,8 @@ def trn_002(policy: Policy) -> str:
                      AND NOT list_contains($disclosed_countries, t.country)))), []) AS countries
         FROM t GROUP BY t.recipient_id),
     x AS (
-        SELECT r.recipient_id, r.name, r.role, r.category, per.*,
+        SELECT r.recipient_id, r.name, r.role, r.category, per.transfers, per.first_transfer,
+               per.last_transfer, per.countries,
                coalesce(r.disclosed_in_statement,
                         list_contains($disclosed_recipient_categories, r.category), false)
                    AS category_disclosed

@@ -1,0 +1,284 @@
+"""The audit executed by Apache Spark (``toolkit.audit(..., engine="spark")``).
+
+The source is the canonical tables as Parquet folders (one per table: what ``privaudit export
+--parquet`` writes from a loaded database) or tables of a Spark catalog (a table-name mapping
+says which). Each table is shown to the rules as a temporary view exactly like DuckDB's audit
+views: every schema column (absent ones as typed NULLs), only rows dated at or before ``as_of``.
+The policy's small tables, the cookie classes and the personal-data profile of the extra export
+columns are made the same way; then every rule's rendered query (``toolkit.spark.render``) runs
+with the policy values bound as named parameters. The rule loop, masking and outputs are the
+DuckDB engine's own (``toolkit.findings.evaluate``, ``write_outputs``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Callable
+
+from .. import cookies, personal_data, schema
+from ..exceptions import PrivauditError, UnusableInputError
+from ..policy import Policy
+from ..rules import Rule
+from . import UNSUPPORTED
+from .render import rule_sql, to_spark
+
+#: DuckDB column types (toolkit.schema.TYPES) in Spark
+SPARK_TYPES = {"VARCHAR": "string", "TIMESTAMPTZ": "timestamp", "DATE": "date",
+               "BOOLEAN": "boolean", "INTEGER": "int", "BIGINT": "bigint",
+               "DECIMAL(18,2)": "decimal(18,2)", "VARCHAR[]": "array<string>"}
+
+#: what the engine sets on a session it is given or makes (the README's cluster section)
+SETTINGS = {
+    "spark.sql.legacy.sizeOfNull": "false",         # size(NULL) is NULL, as DuckDB's len
+    "spark.sql.ansi.enabled": "true",               # a bad cast is an error, as in DuckDB
+}
+
+#: the load log written next to the Parquet folders by ``privaudit export --parquet``
+from ..export import LOAD_LOG  # noqa: E402
+
+
+class SparkUnavailable(PrivauditError):
+    """PySpark or a Java runtime is missing."""
+
+
+def session(master: str = "local[2]", shuffle_partitions: int = 4, timezone: str = "Europe/Amsterdam"):
+    """A local SparkSession for the audit (a cluster's session comes from ``spark-submit``)."""
+    import shutil
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SparkUnavailable("the Spark engine needs PySpark: pip install 'privaudit[spark]'") from None
+    if shutil.which("java") is None and not __import__("os").environ.get("JAVA_HOME"):
+        raise SparkUnavailable("the Spark engine needs a Java runtime (17 or later): none found")
+    builder = (SparkSession.builder.master(master).appName("privaudit")
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+               .config("spark.sql.session.timeZone", timezone)
+               .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC"))
+    for k, v in SETTINGS.items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("OFF")
+    return spark
+
+
+def configure(spark, timezone: str) -> None:
+    spark.conf.set("spark.sql.session.timeZone", timezone)
+    for k, v in SETTINGS.items():
+        spark.conf.set(k, v)
+
+
+# ---------------------------------------------------------------- the source
+
+def source_frames(spark, source: str | Path, tables: dict[str, str] | None = None) -> dict:
+    """The DataFrame of each canonical table the source has: a Parquet folder per table under
+    ``source``, or (``source`` = ``catalog:NAME`` or a name without a folder) tables of the
+    Spark catalog, named by ``tables`` (canonical name -> catalog table) or by their own names."""
+    frames = {}
+    folder = Path(str(source))
+    if folder.is_dir():
+        for t in schema.TABLES:
+            name = (tables or {}).get(t.name, t.name)
+            path = folder / name
+            if path.is_dir() and any(path.glob("*.parquet")):
+                frames[t.name] = spark.read.parquet(str(path))
+        if not frames:
+            raise UnusableInputError(f"{source}: no table's Parquet folder found (write them with "
+                                     "'privaudit export --parquet')")
+        return frames
+    prefix = str(source).removeprefix("catalog:")
+    for t in schema.TABLES:
+        name = (tables or {}).get(t.name, t.name)
+        full = f"{prefix}.{name}" if prefix and prefix != "." else name
+        if spark.catalog.tableExists(full):
+            frames[t.name] = spark.table(full)
+    if not frames:
+        raise UnusableInputError(f"{source}: not a folder, and no canonical table in the Spark "
+                                 f"catalog {prefix!r}")
+    return frames
+
+
+def _lit(spark, value):
+    """A bound parameter's value as a Spark literal Column (lists as typed arrays)."""
+    from pyspark.sql import functions as F
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return F.array().cast("array<string>")
+        return F.array(*[F.lit(v) for v in value])
+    return F.lit(value)
+
+
+def prepare(spark, frames: dict, policy: Policy, as_of: datetime) -> dict[str, set[str]]:
+    """The audit's temporary views (toolkit.findings.prepare's, in Spark); what exists."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    configure(spark, policy.timezone)
+    present = {t: set(df.columns) for t, df in frames.items()}
+    cut = F.lit(as_of)
+    for t in schema.TABLES:
+        df = frames.get(t.name)
+        if df is None:
+            cols = [F.lit(None).cast(SPARK_TYPES[c.type]).alias(c.name) for c in t.columns]
+            view = spark.range(0).select(*cols)
+        else:
+            cols = [(F.col(f"`{c.name}`").cast(SPARK_TYPES[c.type]) if c.name in present[t.name]
+                     else F.lit(None).cast(SPARK_TYPES[c.type])).alias(c.name) for c in t.columns]
+            raw = df
+            if t.event_time and t.event_time in present[t.name]:
+                et = F.col(f"`{t.event_time}`")
+                raw = df.where(et.isNull() | (et <= cut))
+            view = raw.select(*cols)
+            df.createOrReplaceTempView(f"_source_{t.name}")
+        view.createOrReplaceTempView(t.name)
+    spark.createDataFrame([(as_of,)], "as_of timestamp").createOrReplaceTempView("audit_params")
+    spark.createDataFrame([(n,) for n in sorted(present)], "table_name string") \
+        .createOrReplaceTempView("audit_tables")
+    _policy_tables(spark, policy)
+    _cookie_tables(spark, policy)
+    _personal_data(spark, present, policy)
+    return present
+
+
+def _policy_tables(spark, policy: Policy) -> None:
+    s = policy.sharing
+    spark.createDataFrame([(cat, f) for cat, fields in s.default_allowed_fields.items() for f in fields],
+                          "category string, field string").createOrReplaceTempView("policy_default_fields")
+    spark.createDataFrame([(a.country, a.valid_from, a.valid_to, a.scope) for a in s.adequacy],
+                          "country string, valid_from date, valid_to date, scope string") \
+        .createOrReplaceTempView("policy_adequacy")
+    spark.createDataFrame(
+        [(name, m.valid_from, m.valid_to, m.signed_from, m.signed_before, m.requires_certification,
+          m.manual_review, m.invalid) for name, m in s.mechanisms.items()],
+        "mechanism string, valid_from date, valid_to date, signed_from date, signed_before date, "
+        "requires_certification boolean, manual_review boolean, invalid boolean") \
+        .createOrReplaceTempView("policy_mechanisms")
+
+
+def _cookie_tables(spark, policy: Policy) -> None:
+    import csv
+    with open(cookies.CLASSES, newline="", encoding="utf-8") as f:
+        rows = [(r["name"], r["is_prefix"] == "1", r["domains"].split("|") if r["domains"] else None,
+                 r["category"], r["vendor"]) for r in csv.DictReader(f)]
+    spark.createDataFrame(rows, "name string, is_prefix boolean, domains array<string>, "
+                                "category string, vendor string").createOrReplaceTempView("cookie_classes")
+    spark.createDataFrame([(i, t.pattern, t.category, t.vendor)
+                           for i, t in enumerate(policy.cookies.tracker_patterns)],
+                          "pos int, pattern string, category string, vendor string") \
+        .createOrReplaceTempView("policy_trackers")
+
+
+def _raw_tables(sql: str) -> str:
+    """DuckDB's ``"catalog".main."table"`` (a base table, extra columns and all) -> the source."""
+    return sql
+
+
+def _personal_data(spark, present: dict[str, set[str]], policy: Policy) -> None:
+    extras = personal_data.extra_columns(present)
+    names = ("extra_values", "extra_columns", "personal_extras")
+    for name, (sql, params) in zip(names, personal_data.queries("_privaudit_source", extras, present,
+                                                                 policy.personal_data.min_share,
+                                                                 policy.personal_data.min_values)):
+        rendered = to_spark(sql, policy.timezone, raw_prefix="_source_")
+        df = query(spark, rendered, params)
+        if name != "extra_values":
+            df = df.cache()
+        df.createOrReplaceTempView(name)
+
+
+# ---------------------------------------------------------------- running
+
+PARAM_RE = re.compile(r":([a-z_][a-z0-9_]*)")
+
+
+def _python(value):
+    """A collected Spark value as DuckDB's Python client gives it (Rows as dicts)."""
+    from pyspark.sql import Row
+    if isinstance(value, Row):
+        return {k: _python(v) for k, v in value.asDict(recursive=False).items()}
+    if isinstance(value, dict):
+        return {k: _python(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_python(v) for v in value]
+    return value
+
+
+def query(spark, sql: str, params: dict):
+    """``spark.sql`` with the parameters ``sql`` names bound (an empty list, which Spark cannot
+    bind, is written as the empty array of strings it is)."""
+    names = set(PARAM_RE.findall(sql)) & params.keys()
+    for k in [k for k in names if isinstance(params[k], (list, tuple)) and not params[k]]:
+        sql = re.sub(rf":{k}\b", "CAST(ARRAY() AS ARRAY<STRING>)", sql)
+        names.discard(k)
+    return spark.sql(sql, args={k: _lit(spark, params[k]) for k in names})
+
+
+def run_rule(spark, rule: Rule, policy: Policy, params: dict) -> tuple[list[dict], int, int]:
+    """(violation rows, population, excluded count) of one rule, on Spark."""
+    if rule.id in UNSUPPORTED:
+        raise PrivauditError(f"not rendered for Spark: {UNSUPPORTED[rule.id]}")
+    sql, pop_sql = rule_sql(rule, policy)
+
+    from py4j.protocol import Py4JJavaError
+    try:
+        rows = [_python(r.asDict(recursive=False)) for r in query(spark, sql, params).collect()]
+        population = query(spark, pop_sql, params).collect()[0][0]
+    except Py4JJavaError as e:       # Spark's own failure: its message, not py4j's
+        raise PrivauditError(f"Spark: {e.java_exception.toString()}") from None
+    excluded = sum(1 for r in rows if r.get("excluded"))
+    return [r for r in rows if not r.get("excluded")], int(population or 0), excluded
+
+
+def table_rows(spark, present: dict[str, set[str]]) -> dict[str, int]:
+    return {t: spark.table(t).count() for t in sorted(present) if t in schema.TABLES_BY_NAME}
+
+
+def load_log(source: str | Path) -> tuple[list, list] | None:
+    """(files, all_files) of the manifest, from the load log ``export --parquet`` wrote."""
+    path = Path(str(source)) / LOAD_LOG
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rows = [tuple(r) for r in data.get("files", [])]
+    latest = list({r[0]: r for r in reversed(rows)}.values())[::-1]
+    return latest, rows
+
+
+def errors() -> tuple[type, ...]:
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+    return (PySparkException, Py4JJavaError, PrivauditError)
+
+
+def audit(source, pol: Policy, chosen: list[Rule], as_of_ts: datetime, as_of_date: date,
+          reveal: bool, say: Callable[[str], None], run_id: str, spark=None,
+          tables: dict[str, str] | None = None, out=None):
+    """(the AuditResult, the manifest's export files or None) of the chosen rules on Spark
+    (``toolkit.findings.audit`` with ``engine="spark"`` calls this)."""
+    from ..exceptions import UsageError
+    from ..findings import AuditResult, evaluate, parameters
+    from ..rules.cookies import CLASSIFICATION
+
+    if source is None:
+        raise UsageError("--engine spark needs --source (the Parquet folders of 'privaudit "
+                         "export --parquet', or catalog:NAME)")
+    if spark is None:
+        say("starting Spark (local)")
+        spark = session(timezone=pol.timezone)
+    frames = source_frames(spark, source, tables)
+    present = prepare(spark, frames, pol, as_of_ts)
+    params = parameters(pol, as_of_ts, as_of_date)
+    results, findings = evaluate(chosen, pol, present, lambda r: run_rule(spark, r, pol, params),
+                                 errors(), run_id, as_of_ts, as_of_date, reveal, say)
+    cookie_categories = {}
+    if any(r.rule_id.startswith("CKE-") and r.status == "evaluated" for r in results):
+        q = to_spark(CLASSIFICATION, pol.timezone)
+        rows = query(spark, q, params).collect()
+        cookie_categories = {r[0]: int(r[1]) for r in rows}
+    result = AuditResult(run_id, as_of_ts, as_of_date, pol, results, findings,
+                         Path(out) if out else None, 0.0, reveal, table_rows(spark, present),
+                         cookie_categories=cookie_categories, engine="spark")
+    return result, load_log(source)
