@@ -27,8 +27,9 @@ $(BIN)/python:
 $(UV): | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --constraint $(LOCK) uv
 
+# the dev install has the Spark engine too (its tests run in make test; they skip without Java)
 $(STAMP): pyproject.toml $(LOCK) | $(UV)
-	$(UV_INSTALL) -e ".[dev]"
+	$(UV_INSTALL) -e ".[dev,spark]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,7 +39,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto
 
 $(BENCH_STAMP): pyproject.toml $(LOCK) $(STAMP)
-	$(UV_INSTALL) -e ".[dev,bench]"
+	$(UV_INSTALL) -e ".[dev,spark,bench]"
 	touch $(BENCH_STAMP)
 
 # Benchmarks are measured, not asserted: results go to benchmarks/results/ and docs/benchmarks.md

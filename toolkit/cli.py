@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .exceptions import PrivauditError, UnusableInputError
+from .exceptions import PrivauditError, UnusableInputError, UsageError
 
 app = typer.Typer(
     name="privaudit",
@@ -255,14 +255,27 @@ def audit(
     rules: Optional[str] = typer.Option(None, "--rules", help="Only these rules, e.g. 'RET-*,DSR-001'."),
     reveal: bool = typer.Option(False, "--reveal", help="Show unmasked evidence (authorised "
                                 "investigations only)."),
+    engine: str = typer.Option("duckdb", "--engine", help="duckdb (the loaded --db) or spark "
+                               "(the tables of --source, on Apache Spark)."),
+    source: Optional[str] = typer.Option(None, "--source", help="--engine spark: the Parquet "
+                                         "folders of 'privaudit export --parquet', or "
+                                         "catalog:DATABASE for tables of the Spark catalog."),
+    table: Optional[list[str]] = typer.Option(None, "--table", help="--engine spark with a "
+                                              "catalog: canonical=catalog_table (repeatable)."),
 ):
     """Evaluate the policy's rules and write the findings (masked unless --reveal)."""
     from .findings import audit as run_audit
 
     try:
+        tables = _table_mapping(table or [])
+        if engine == "spark":
+            from .spark import UNSUPPORTED
+            for rid, why in UNSUPPORTED.items():
+                err.print(escape(f"{rid}: not on Spark: {why}"))
         with progress_reporter() as progress:
-            res = run_audit(db, as_of, policy=policy, out=out_dir, rules=rules, reveal=reveal,
-                            progress=progress)
+            res = run_audit(db if engine == "duckdb" or db.exists() else None, as_of,
+                            policy=policy, out=out_dir, rules=rules, reveal=reveal,
+                            progress=progress, engine=engine, source=source, tables=tables)
     except PrivauditError as e:
         fail(e)
     t = Table(title=escape(f"Audit {res.run_id} as of {res.as_of_date} ({res.policy.controller.name})"),
@@ -280,8 +293,10 @@ def audit(
                   f"{r.violations:,}", f"{r.excluded:,}" if r.excluded else "")
     out.print(t)
     where = f"; written to {out_dir}" if out_dir else ""
+    stored = "stored in the database" if engine == "duckdb" or db.exists() else \
+        "not stored (no database)"
     out.print(f"{len(res.findings):,} findings from {len(res.rules)} rules in {res.seconds:.1f} s"
-              f"{where}; run {res.run_id} stored in the database")
+              f"{where}; run {res.run_id} {stored}")
     if res.cookie_categories:
         cats = res.cookie_categories
         out.print(f"cookie categories: {sum(cats.values()):,} observations; "
@@ -293,6 +308,35 @@ def audit(
         err.print(f"error: {len(res.errors)} rule(s) failed: "
                   + ", ".join(r.rule_id for r in res.errors))
         raise typer.Exit(2)
+
+
+def _table_mapping(pairs: list[str]) -> dict[str, str] | None:
+    """``--table customers=shop.klanten`` pairs as a mapping (canonical name -> catalog table)."""
+    from . import schema
+    out = {}
+    for p in pairs:
+        name, sep, target = p.partition("=")
+        if not sep or not target.strip() or name.strip() not in schema.TABLES_BY_NAME:
+            raise UsageError(f"--table {p}: use canonical=catalog_table with a canonical table name "
+                             f"({', '.join(t.name for t in schema.TABLES)})")
+        out[name.strip()] = target.strip()
+    return out or None
+
+
+@app.command()
+def export(
+    db: Path = typer.Option(Path("data/audit.duckdb"), "--db", help="Database built by 'privaudit load'."),
+    parquet: Path = typer.Option(..., "--parquet", help="Folder for one Parquet folder per table."),
+):
+    """Write the canonical tables as Parquet folders (the Spark engine's --source)."""
+    from .export import export_parquet
+
+    try:
+        written = export_parquet(db, parquet)
+    except PrivauditError as e:
+        fail(e)
+    out.print(f"{len(written)} tables, {sum(written.values()):,} rows written to {parquet} "
+              f"(personal data: keep it private)")
 
 
 @app.command()

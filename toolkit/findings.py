@@ -311,10 +311,12 @@ def _evidence_dict(value) -> dict:
 def evaluate(chosen: list[Rule], pol: Policy, present: dict[str, set[str]],
              run: Callable[[Rule], tuple[list[dict], int, int]], errors: tuple[type, ...],
              run_id: str, as_of_ts: datetime, as_of_date: date, reveal: bool,
-             say: Callable[[str], None]) -> tuple[list[RuleResult], list[dict]]:
+             say: Callable[[str], None], unsupported: dict[str, str] | None = None
+             ) -> tuple[list[RuleResult], list[dict]]:
     """Each chosen rule's result and the masked findings of all, whatever engine ``run`` (a
     rule -> (violation rows, population, excluded count)) runs them on; an exception of a type
-    in ``errors`` is that rule's error, masked."""
+    in ``errors`` is that rule's error, masked. A rule in ``unsupported`` (rule id -> why) is
+    not evaluable on that engine."""
     results: list[RuleResult] = []
     findings: list[dict] = []
     shown = masker(reveal)          # ids and other undeclared values as they may leave
@@ -327,6 +329,8 @@ def evaluate(chosen: list[Rule], pol: Policy, present: dict[str, set[str]],
             rr.status = "disabled"
             continue
         missing = missing_needs(rule, present)
+        if unsupported and rule.id in unsupported:
+            missing = [unsupported[rule.id]]
         if missing:
             rr.status, rr.missing = "not_evaluable", ", ".join(missing)
             continue

@@ -273,5 +273,19 @@ def to_spark(sql: str, timezone: str = "Europe/Amsterdam", raw_prefix: str | Non
 
 
 def rule_sql(rule: rules.Rule, policy: Policy) -> tuple[str, str]:
-    """(the rule's query, its population query) in Spark SQL."""
+    """(the rule's query, its population query) in Spark SQL; NotRenderable when the rule needs
+    set-up statements (they are DuckDB scripts: SET VARIABLE, query(getvariable()))."""
+    if rule.setup is not None:
+        raise NotRenderable("its set-up is a DuckDB script (SET VARIABLE, query(getvariable()))")
     return to_spark(rule.sql(policy), policy.timezone), to_spark(rule.population_sql(policy), policy.timezone)
+
+
+def unrenderable(policy: Policy) -> dict[str, str]:
+    """Every rule that does not render for Spark, with the reason."""
+    out = {}
+    for rule in rules.ordered():
+        try:
+            rule_sql(rule, policy)
+        except (NotRenderable, sqlglot.errors.SqlglotError) as e:
+            out[rule.id] = str(e)
+    return out
