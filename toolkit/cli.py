@@ -285,7 +285,8 @@ def audit(
     for r in res.rules:
         status = r.status if r.status == "evaluated" else f"[yellow]{r.status}[/]"
         if r.missing and r.status == "not_evaluable":
-            status += escape(f" (missing {r.missing})")
+            status += escape(f" ({r.missing})" if r.missing.startswith("not on ")
+                             else f" (missing {r.missing})")
         if r.error:
             status = f"[red]error[/]: {escape(r.error[:80])}"
         t.add_row(r.rule_id, escape(r.title), f"[{SEVERITY_STYLE.get(r.severity, '')}]{r.severity}[/]",
