@@ -15,9 +15,8 @@ import json
 import shutil
 from pathlib import Path
 
-import duckdb
-
 from . import outputs, schema
+from .database import connect
 from .exceptions import UnusableInputError
 from .findings import load_files
 
@@ -42,11 +41,12 @@ def export_parquet(db: str | Path, out: str | Path) -> dict[str, int]:
     if out.exists() and not out.is_dir():
         raise UnusableInputError(f"{out}: not a folder (the export folder)")
     outputs.private_dir(out)
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect(db, read_only=True)      # an encrypted database with its key
     written: dict[str, int] = {}
     try:
         have = {r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_catalog = current_database()").fetchall()}
         for t in schema.TABLES:
             if t.name not in have:
                 continue
