@@ -53,6 +53,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.free_text --hit-rate 0.1 --name free_text_sparse
 	$(BIN)/python -m benchmarks.speed --customers 100000 --repeat $(BENCH_REPEAT)
 	$(BIN)/python -m benchmarks.report_speed
+	$(BIN)/python -m benchmarks.spark --customers 10000,100000
 	$(BIN)/python -m benchmarks.report
 
 # the longer run: the same side-by-side table at 1,000,000 customers (generating the shop takes

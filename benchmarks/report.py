@@ -157,6 +157,26 @@ def report_speed_table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def spark_table(r: dict) -> str:
+    """benchmarks.spark: both engines' audit per shop size, and the fitted cost model."""
+    lines = [f"Master `{r['master']}` on {r['cores']} cores; each audit a whole `privaudit audit` "
+             f"process (Spark's includes starting the JVM and its session).", "",
+             "| customers | rows | DuckDB audit | Spark audit | Spark / DuckDB | Spark CPU | "
+             "Spark peak RSS | rules on both | findings |", "|---|---|---|---|---|---|---|---|---|"]
+    for s in r["sizes"]:
+        d, k = s["stages"]["audit_duckdb"], s["stages"]["audit_spark"]
+        lines.append(f"| {s['customers']:,} | {s['rows']:,} | {d['wall_s']:.1f} s | {k['wall_s']:.1f} s "
+                     f"| {k['wall_s'] / d['wall_s']:.1f}x | {k['cpu_s']:.1f} s | {_mb(k['peak_rss_mb'])} "
+                     f"| {s['rules_both']} | {s['findings_both']:,} |")
+    m = r.get("model") or {}
+    if m.get("spark") and m.get("duckdb"):
+        lines += ["", f"Fitted on the two sizes (time = fixed + per customer): Spark "
+                      f"**{m['spark']['fixed_s']:.1f} s fixed + {m['spark']['per_100k_customers_s']:.1f} s "
+                      f"per 100k customers**; DuckDB {m['duckdb']['fixed_s']:.1f} s + "
+                      f"{m['duckdb']['per_100k_customers_s']:.1f} s per 100k customers."]
+    return "\n".join(lines)
+
+
 def replace_block(doc: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- bench:{name}:begin -->\n).*?(<!-- bench:{name}:end -->)", re.S)
     if not pattern.search(doc):
@@ -172,6 +192,8 @@ def main() -> None:
     if (RESULTS / "report_speed.json").exists():
         doc = replace_block(doc, "report_speed",
                             report_speed_table(json.loads((RESULTS / "report_speed.json").read_text())))
+    if (RESULTS / "spark.json").exists():
+        doc = replace_block(doc, "spark", spark_table(json.loads((RESULTS / "spark.json").read_text())))
     for size in (100_000, 1_000_000):
         path = RESULTS / f"speed-{size}.json"
         if path.exists():

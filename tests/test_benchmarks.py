@@ -101,3 +101,21 @@ def test_speed_summary_and_table():
     table = report.speed_table(r)
     assert "| (load + audit) / floor | 2.75x | 3.50x | at most 3.0x | yes |" in table
     assert "1,100 MB | | at most 1,024 MB | **no** |" in table
+
+
+# ---------------------------------------------------------------- benchmarks.spark (issue 19)
+
+def test_spark_cost_model_and_its_table():
+    from benchmarks import report, spark
+
+    assert spark.fit([(10_000, 40.0), (100_000, 130.0)]) == {"fixed_s": 30.0,
+                                                             "per_100k_customers_s": 100.0}
+    assert spark.fit([(10_000, 1.0)]) is None
+    stage = {"wall_s": 2.0, "cpu_s": 3.0, "peak_rss_mb": 400.0}
+    r = {"master": "local[2]", "cores": 2, "model": {"spark": {"fixed_s": 30.0, "per_100k_customers_s": 100.0},
+                                                     "duckdb": {"fixed_s": 1.0, "per_100k_customers_s": 2.0}},
+         "sizes": [{"customers": 10_000, "rows": 200_000, "rules_both": 26, "findings_both": 900,
+                    "stages": {"audit_duckdb": stage, "audit_spark": {**stage, "wall_s": 40.0}}}]}
+    table = report.spark_table(r)
+    assert "| 10,000 | 200,000 | 2.0 s | 40.0 s | 20.0x |" in table
+    assert "30.0 s fixed + 100.0 s per 100k customers" in table

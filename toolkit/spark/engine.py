@@ -47,22 +47,29 @@ class SparkUnavailable(PrivauditError):
     """PySpark or a Java runtime is missing."""
 
 
-def session(master: str = "local[2]", shuffle_partitions: int = 4, timezone: str = "Europe/Amsterdam",
-            warehouse: str | Path | None = None):
+def session(master: str | None = None, shuffle_partitions: int = 4, timezone: str = "Europe/Amsterdam",
+            warehouse: str | Path | None = None, codegen: bool = True):
     """A local SparkSession for the audit (a cluster's session comes from ``spark-submit``);
-    ``warehouse``: where a local catalog keeps its tables (Spark's default: ./spark-warehouse)."""
+    ``warehouse``: where a local catalog keeps its tables (Spark's default: ./spark-warehouse);
+    ``codegen=False`` skips whole-stage code generation, which on small data costs more than it
+    saves (the tests: a generated shop's audit takes half the time). ``master``: SPARK_MASTER,
+    else ``local[2]``."""
+    import os
     import shutil
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise SparkUnavailable("the Spark engine needs PySpark: pip install 'privaudit[spark]'") from None
-    if shutil.which("java") is None and not __import__("os").environ.get("JAVA_HOME"):
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         raise SparkUnavailable("the Spark engine needs a Java runtime (17 or later): none found")
+    master = master or os.environ.get("SPARK_MASTER") or "local[2]"
     builder = (SparkSession.builder.master(master).appName("privaudit")
                .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
                .config("spark.sql.session.timeZone", timezone)
                .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC"))
+    if not codegen:
+        builder = builder.config("spark.sql.codegen.wholeStage", "false")
     if warehouse is not None:
         builder = builder.config("spark.sql.warehouse.dir", str(Path(warehouse).resolve()))
     for k, v in SETTINGS.items():
