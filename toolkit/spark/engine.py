@@ -185,9 +185,6 @@ def _cookie_tables(spark, policy: Policy) -> None:
         .createOrReplaceTempView("policy_trackers")
 
 
-def _raw_tables(sql: str) -> str:
-    """DuckDB's ``"catalog".main."table"`` (a base table, extra columns and all) -> the source."""
-    return sql
 
 
 def _personal_data(spark, present: dict[str, set[str]], policy: Policy) -> None:
