@@ -132,6 +132,8 @@ def load(
                                         "implausible."),
     encrypt: bool = typer.Option(False, "--encrypt", help="Write a new database encrypted at rest "
                                  "(key: $PRIVAUDIT_DB_KEY, --key-file or the OS keyring)."),
+    minimise: bool = typer.Option(False, "--minimise", help="Keep of personal columns only what "
+                                  "the rules need (presence, keyed hashes; work in progress)."),
 ):
     """Load an export folder into DuckDB: every row loaded or rejected with a reason."""
     from .ingest import load as load_export
@@ -139,7 +141,7 @@ def load(
     try:
         with progress_reporter() as progress:
             result = load_export(export_dir, db=db, mapping=mapping, progress=progress,
-                                 as_of=as_of, encrypt=encrypt)
+                                 as_of=as_of, encrypt=encrypt, minimise=minimise)
     except PrivauditError as e:
         fail(e)
     except KeyboardInterrupt as e:      # Ctrl-C or SIGTERM: the load rolled back

@@ -1097,13 +1097,15 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
          None = None, timezone: str = DEFAULT_TIMEZONE,
          progress: Callable[[str], None] | None = None,
          as_of: str | date | None = None, encrypt: bool = False,
-         key: str | None = None) -> LoadResult:
+         key: str | None = None, minimise: bool = False) -> LoadResult:
     """Load every table file of ``export_dir`` into the DuckDB database ``db``.
 
     ``as_of`` (default: today in ``timezone``) ends the plausible window of timestamps, a day
     later, unless the mapping sets ``timestamp_window``. ``encrypt``: a new database is written
     encrypted at rest with ``key`` (default: ``PRIVAUDIT_DB_KEY`` and the other sources of
     :func:`toolkit.database.resolve_key`); an encrypted database stays encrypted on reloads.
+    ``minimise`` (work in progress, ``toolkit.minimise``): personal columns keep only presence
+    or a keyed hash (HMAC with the database key).
 
     Atomic: on any error the database is left exactly as it was, and the error is raised
     (:class:`~toolkit.exceptions.UnusableInputError` names the file and the problem).
@@ -1126,7 +1128,13 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
     results: list[FileResult] = []
     db = database_path(db)
     check_database_file(db)
-    key_for(db, encrypt, key)       # a missing key stops the load before any file is read
+    found = key_for(db, encrypt, key)  # a missing key stops the load before any file is read
+    if minimise and found is None:
+        from .database import resolve_key
+        found = resolve_key(key)
+        if found is None:
+            raise UnusableInputError("--minimise: the keyed hashes need the database key (set "
+                                     "PRIVAUDIT_DB_KEY or privaudit --key-file)")
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
         target = _Target(db)
@@ -1171,6 +1179,10 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
                     raise
                 raise UnusableInputError(f"linking by e-mail: {str(e).splitlines()[0][:300]}"
                                          ) from None
+            if minimise:
+                from . import minimise as minimising
+                say("minimising personal columns")
+                minimising.apply(con, found[0])
             mapping_name = str(mapping) if isinstance(mapping, (str, Path)) else None
             for r in results:
                 if not r.reconciles:
