@@ -1,15 +1,23 @@
-"""A minimised load (toolkit.minimise, issue 22; work in progress on the auditor branch)."""
+"""A minimised load (toolkit.minimise, issue 22)."""
 
 from __future__ import annotations
+
+import json
 
 import duckdb
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
-from toolkit import database, minimise
+from toolkit import database, minimise, schema
+from toolkit.cli import app
+from toolkit.exceptions import PrivauditError, UnusableInputError
 from toolkit.findings import audit
 from toolkit.generate import generate
 from toolkit.ingest import load
+from toolkit.subject import access, find, open_requests
+
+from .personal_values import in_bytes, personal_values
 
 KEY = "correct-horse-battery-staple-42"
 AS_OF = "2026-10-31"
@@ -42,17 +50,14 @@ def test_the_keyed_hash_matches_equal_values_and_depends_on_the_key():
 
 
 def test_a_minimised_load_keeps_no_name_or_message_text(shops):
+    full = personal_values(shops / "full.duckdb", {schema.NAME, schema.TEXT, schema.EMAIL})
+    assert all(len(full[k]) > 20 for k in (schema.NAME, schema.TEXT, schema.EMAIL)), full.keys()
+    assert in_bytes(shops / "full.duckdb", full[schema.NAME])        # the grep can fail
+    assert in_bytes(shops / "min.duckdb", full[schema.NAME] | full[schema.TEXT]) == []
     con = duckdb.connect(str(shops / "full.duckdb"), read_only=True)
-    names = {r[0] for r in con.execute("SELECT first_name FROM customers UNION SELECT last_name "
-                                       "FROM customers").fetchall() if r[0] and len(r[0]) >= 5}
-    msgs = {r[0] for r in con.execute("SELECT body FROM chat_messages WHERE length(body) > 30"
-                                      ).fetchall()}
     emails = {r[0] for r in con.execute("SELECT email FROM customers WHERE email IS NOT NULL"
                                         ).fetchall()}
     con.close()
-    data = (shops / "min.duckdb").read_bytes()
-    assert names and msgs and emails
-    assert [v for v in names | msgs if v.encode() in data] == []
     con = duckdb.connect(str(shops / "min.duckdb"), read_only=True)
     try:
         stored = {r[0] for r in con.execute("SELECT email FROM customers WHERE email IS NOT NULL"
@@ -77,3 +82,70 @@ def test_done_when_every_rule_identical_and_no_email_in_the_file(shops):
     mini = by_rule(shops / "min.duckdb", shops / "min-out2")
     assert all(full[r].equals(mini[r]) for r in full)
     assert b"@xs4all.nl" not in (shops / "min.duckdb").read_bytes()
+
+
+def test_load_log_and_the_manifest_say_minimised(shops, tmp_path):
+    con = duckdb.connect(str(shops / "min.duckdb"), read_only=True)
+    try:
+        assert minimise.is_minimised(con) and not minimise.holds_full_load(con)
+        notes = json.loads(con.execute("SELECT notes FROM load_log WHERE table_name = "
+                                       "'customers'").fetchone()[0])
+    finally:
+        con.close()
+    assert notes[minimise.NOTE]["email"] == minimise.MATCH
+    assert notes[minimise.NOTE]["first_name"] == minimise.PRESENCE
+    con = duckdb.connect(str(shops / "full.duckdb"), read_only=True)
+    try:
+        assert not minimise.is_minimised(con) and minimise.holds_full_load(con)
+    finally:
+        con.close()
+    for db, expected in (("min.duckdb", True), ("full.duckdb", False)):
+        res = audit(shops / db, AS_OF, out=tmp_path / db, rules="RET-001", store=False)
+        manifest = json.loads((tmp_path / db / "manifest.json").read_text())
+        assert res.minimised is expected and manifest["minimised"] is expected
+
+
+def test_reveal_and_the_access_package_refuse_plainly(shops, tmp_path):
+    db = shops / "min.duckdb"
+    with pytest.raises(PrivauditError, match="a minimised database .* cannot show raw values"):
+        audit(db, AS_OF, reveal=True, store=False)
+    with pytest.raises(PrivauditError, match="access package: a minimised database"):
+        access(db, tmp_path / "pkg", customer_id="C0000001", as_of=AS_OF)
+    assert not (tmp_path / "pkg").exists()
+    with pytest.raises(PrivauditError, match="--email: a minimised database"):
+        find(db, email="jan@example.nl")
+    assert find(db, customer_id="C0000001").found            # keys are kept
+    with pytest.raises(PrivauditError, match="--reveal: a minimised database"):
+        open_requests(db, AS_OF, reveal=True)
+    assert set(open_requests(db, AS_OF)["package"]) <= {"no"}
+    runner = CliRunner()
+    res = runner.invoke(app, ["audit", "--db", str(db), "--as-of", AS_OF, "--reveal",
+                              "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "cannot show raw values" in res.stderr, res.output
+    res = runner.invoke(app, ["subject", "access", "--db", str(db), "--customer-id", "C0000001",
+                              "--out", str(tmp_path / "pkg2")])
+    assert res.exit_code == 2 and "cannot show raw values" in res.stderr, res.output
+
+
+def test_a_database_is_minimised_as_a_whole(shops, tmp_path):
+    db = tmp_path / "m.duckdb"
+    load(shops / "exports", db=db, as_of=AS_OF, minimise=True, key=KEY)
+    before = db.read_bytes()
+    with pytest.raises(UnusableInputError, match="the database is minimised"):
+        load(shops / "exports", db=db, as_of=AS_OF)
+    assert db.read_bytes() == before
+    load(shops / "exports", db=db, as_of=AS_OF, minimise=True, key=KEY)    # a minimised reload
+    full = tmp_path / "f.duckdb"
+    load(shops / "exports", db=full, as_of=AS_OF)
+    with pytest.raises(UnusableInputError, match="not minimised: --minimise needs a new database"):
+        load(shops / "exports", db=full, as_of=AS_OF, minimise=True, key=KEY)
+
+
+def test_minimise_needs_the_key(shops, tmp_path, monkeypatch):
+    monkeypatch.delenv(database.ENV_KEY, raising=False)
+    monkeypatch.delenv(database.ENV_KEY_FILE, raising=False)
+    monkeypatch.setattr(database, "_keyring_key", lambda: None)
+    res = CliRunner().invoke(app, ["load", str(shops / "exports"), "--db",
+                                   str(tmp_path / "m.duckdb"), "--minimise"])
+    assert res.exit_code == 2 and "need the database key" in res.stderr, res.output
+    assert not (tmp_path / "m.duckdb").exists()

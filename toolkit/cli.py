@@ -132,8 +132,9 @@ def load(
                                         "implausible."),
     encrypt: bool = typer.Option(False, "--encrypt", help="Write a new database encrypted at rest "
                                  "(key: $PRIVAUDIT_DB_KEY, --key-file or the OS keyring)."),
-    minimise: bool = typer.Option(False, "--minimise", help="Keep of personal columns only what "
-                                  "the rules need (presence, keyed hashes; work in progress)."),
+    minimise: bool = typer.Option(False, "--minimise", help="Keep of personal data only what the "
+                                  "rules need (presence, keyed hashes with the database key); "
+                                  "--reveal and access packages are refused on it."),
 ):
     """Load an export folder into DuckDB: every row loaded or rejected with a reason."""
     from .ingest import load as load_export

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from . import cookies, dates, outputs, personal_data, schema
+from . import cookies, dates, minimise, outputs, personal_data, schema
 from .exceptions import PrivauditError, UnusableInputError
 from .database import memory_limit
 from .ingest import connect
@@ -108,6 +108,7 @@ class AuditResult:
     # Cookie Database, unclassified), when a cookie rule ran
     cookie_categories: dict[str, int] = field(default_factory=dict)
     engine: str = "duckdb"          # duckdb | spark (toolkit.spark)
+    minimised: bool = False         # the database was loaded with --minimise (toolkit.minimise)
 
     @property
     def errors(self) -> list[RuleResult]:
@@ -413,6 +414,9 @@ def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Pol
     con = connect(db, timezone=pol.timezone,
                   retention_days=pol.auditor.retention_days)
     try:
+        minimised = minimise.is_minimised(con)
+        if reveal and minimised:
+            raise PrivauditError(f"{db}: --reveal: {minimise.RAW_REFUSED}")
         present = prepare(con, pol, as_of_ts)
         params = parameters(pol, as_of_ts, as_of_date)
         done_setup: set[str] = set()
@@ -433,7 +437,7 @@ def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Pol
                       for t in sorted(present) if t in schema.TABLES_BY_NAME}
         result = AuditResult(run_id, as_of_ts, as_of_date, pol, results, findings,
                              Path(out) if out else None, 0.0, reveal, table_rows,
-                             cookie_categories=cookie_categories)
+                             cookie_categories=cookie_categories, minimised=minimised)
         result.seconds = round(time.perf_counter() - started, 3)
         if store:
             _store(con, result)
@@ -520,7 +524,7 @@ def write_outputs(res: AuditResult, out: Path, db: str | Path | None,
         "policy": {"source": res.policy.source, "sha256": res.policy.sha256,
                    "controller": res.policy.controller.name,
                    "statement_date": res.policy.statement.date.isoformat()},
-        "revealed": res.revealed, "engine": res.engine,
+        "revealed": res.revealed, "engine": res.engine, "minimised": res.minimised,
         "tables": {t: {"rows_as_of": n} for t, n in res.table_rows.items()},
         "exports": {t: {"file": f, "sha256": h, "rows_read": rd, "rows_loaded": ld, "rows_rejected": rj}
                     for t, f, h, rd, ld, rj in files},

@@ -1135,6 +1135,8 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
         if found is None:
             raise UnusableInputError("--minimise: the keyed hashes need the database key (set "
                                      "PRIVAUDIT_DB_KEY or privaudit --key-file)")
+    if db.exists():
+        _check_same_kind(db, minimise, key)
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
         target = _Target(db)
@@ -1182,7 +1184,9 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
             if minimise:
                 from . import minimise as minimising
                 say("minimising personal columns")
-                minimising.apply(con, found[0])
+                done = minimising.apply(con, found[0])
+                for r in results:
+                    r.notes[minimising.NOTE] = done.get(r.table, {})
             mapping_name = str(mapping) if isinstance(mapping, (str, Path)) else None
             for r in results:
                 if not r.reconciles:
@@ -1211,6 +1215,11 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
                              json.dumps({"absent": f"no file matched {looked}"}), __version__])
             check_stop()
             target.commit(con)
+            if minimise:
+                # the raw values reached the file's pages before they were replaced
+                say("rewriting the database file")
+                from .purge import rewrite
+                rewrite(db, key)
         except BaseException as e:
             target.abandon(con)
             if _interrupted(e) and not isinstance(e, KeyboardInterrupt):
@@ -1219,6 +1228,24 @@ def load(export_dir: str | Path, db: str | Path = DEFAULT_DB, mapping: str | Pat
                 raise UnusableInputError(f"{e.filename or db}: {e.strerror or e}") from None
             raise
     return LoadResult(db, load_id, results, skipped, time.perf_counter() - started, absent)
+
+
+def _check_same_kind(db: Path, minimise: bool, key: str | None) -> None:
+    """A database is minimised or not as a whole: a reload keeps its kind (one line, exit 2)."""
+    from . import minimise as minimising
+
+    con = connect(db, read_only=True, key=key, retention_days=0)
+    try:
+        was_minimised = minimising.is_minimised(con)
+        full = minimising.holds_full_load(con)
+    finally:
+        con.close()
+    if was_minimised and not minimise:
+        raise UnusableInputError(f"{db}: the database is minimised: reload it with --minimise, "
+                                 "or load the full exports into another database")
+    if minimise and full:
+        raise UnusableInputError(f"{db}: the database holds a load that was not minimised: "
+                                 "--minimise needs a new database (or 'privaudit purge' first)")
 
 
 def _suggest_mapping(export_dir: Path) -> str:

@@ -19,13 +19,50 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+import duckdb
+
 from . import schema
+from .exceptions import PrivauditError
 
 PRESENCE, MATCH, TEXT = "presence", "match", "text"
 # values that join or match a person across tables and exports
 MATCH_PII = {schema.EMAIL, schema.PHONE}
 MATCH_COLUMNS = {"person_key", "visitor_id", "requester_email_hash"}
 PLACEHOLDER_TEXT = "filled"
+# the key of a minimised load's notes in load_log (every file of the load has it)
+NOTE = "minimised"
+RAW_REFUSED = ("a minimised database (loaded with --minimise) cannot show raw values: it holds "
+               "none; load the exports without --minimise into another database for that")
+
+
+def is_minimised(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the database of ``con`` holds a minimised load (``load_log`` notes say so)."""
+    try:
+        return bool(con.execute(
+            f"SELECT count(*) FROM load_log WHERE json_exists(notes, '$.{NOTE}')").fetchone()[0])
+    except duckdb.CatalogException:        # not a database made by 'privaudit load'
+        return False
+
+
+def holds_full_load(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the database of ``con`` holds loaded tables of a load that was not minimised."""
+    try:
+        purged = ("AND purged_at IS NULL " if con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() AND "
+            "table_name = 'load_log' AND column_name = 'purged_at'").fetchone()[0] else "")
+        return bool(con.execute(
+            "SELECT count(*) FROM load_log WHERE file IS NOT NULL AND table_name IS NOT NULL "
+            f"AND format NOT IN ('skipped', 'absent', 'purged') {purged}"
+            f"AND NOT json_exists(notes, '$.{NOTE}')").fetchone()[0])
+    except duckdb.CatalogException:
+        return False
+
+
+def refuse_raw(con: duckdb.DuckDBPyConnection, db, what: str) -> None:
+    """One line (:class:`PrivauditError`) when ``what`` (``--reveal``, the access package)
+    would show raw values of a minimised database."""
+    if is_minimised(con):
+        raise PrivauditError(f"{db}: {what}: {RAW_REFUSED}")
 
 
 def plan() -> dict[str, dict[str, str]]:

@@ -155,25 +155,59 @@ def _remove_private_files(db: Path) -> list[str]:
     return removed
 
 
+def rewrite(db: Path, key: str | None = None) -> None:
+    """Copy everything ``db`` holds into a fresh file of the same kind (an encrypted database
+    stays encrypted with its key), which replaces it; the old file's bytes are overwritten.
+
+    DuckDB reuses the pages it freed but leaves their bytes: after a purge, or after a minimised
+    load (``toolkit.minimise``) whose raw values were written before they were replaced, the
+    file still holds them. Nobody else may have the database open (the caller held it)."""
+    from .database import connect, key_for, sql_literal
+    from .ingest import _fsync_dir
+
+    found = key_for(db, False, key)
+    fresh = db.parent / f".{db.name}.rewriting-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    con = connect(db, key=key, retention_days=0)
+    try:
+        catalog = con.execute("SELECT current_database()").fetchone()[0]
+        opts = f" (ENCRYPTION_KEY {sql_literal(found[0])})" if found is not None else ""
+        con.execute(f"ATTACH {sql_literal(str(fresh))} AS _rewritten{opts}")
+        src = catalog.replace('"', '""')
+        con.execute(f'COPY FROM DATABASE "{src}" TO _rewritten')
+        con.execute("DETACH _rewritten")
+    except duckdb.Error as e:
+        fresh.unlink(missing_ok=True)
+        Path(f"{fresh}.wal").unlink(missing_ok=True)
+        raise PrivauditError(f"{db}: rewriting the file failed ({str(e).splitlines()[0][:300]})"
+                             ) from None
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        raise
+    finally:
+        con.close()
+        outputs.release_temp_directory(db)
+    os.chmod(fresh, 0o600)
+    with open(db, "r+b") as old:
+        os.replace(fresh, db)
+        _fsync_dir(db.parent)
+        _zero(old)                       # the replaced file's bytes, through its open handle
+
+
 def purge(db: str | Path, key: str | None = None) -> PurgeResult:
     """Delete the loaded exports from ``db``: drop the loaded tables, delete ``rejected_rows``,
     keep the masked run history and ``load_log`` (with ``purged_at`` set and a ``purged`` row),
     rewrite the file without the freed pages (an encrypted database stays encrypted with its
     key), overwrite the old file's bytes, and remove the temporary and spill files."""
-    from .database import sql_literal, connect, database_path, key_for
-    from .ingest import _fsync_dir
+    from .database import connect, database_path
 
     started = time.perf_counter()
     db = database_path(db)
     if not db.exists():
         raise UnusableInputError(f"{db}: database not found")
     bytes_before = db.stat().st_size
-    found = key_for(db, False, key)
     purge_id = uuid.uuid4().hex[:12]
     con = connect(db, key=key, retention_days=0)
-    fresh = db.parent / f".{db.name}.purging-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        catalog = con.execute("SELECT current_database()").fetchone()[0]
         tables = [r[0] for r in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND "
             "schema_name = 'main' ORDER BY table_name").fetchall()]
@@ -196,28 +230,12 @@ def purge(db: str | Path, key: str | None = None) -> PurgeResult:
                     [purge_id, json.dumps({"tables_dropped": dropped, "rejected_deleted": rejected},
                                           sort_keys=True), __version__])
         con.execute("COMMIT")
-        # DuckDB reuses the pages it freed but leaves their bytes: copy what is kept into a
-        # new file of the same kind, which replaces the old one
-        opts = f" (ENCRYPTION_KEY {sql_literal(found[0])})" if found is not None else ""
-        con.execute(f"ATTACH {sql_literal(str(fresh))} AS _purged{opts}")
-        src = catalog.replace('"', '""')
-        con.execute(f'COPY FROM DATABASE "{src}" TO _purged')
-        con.execute("DETACH _purged")
     except duckdb.Error as e:
-        fresh.unlink(missing_ok=True)
-        Path(f"{fresh}.wal").unlink(missing_ok=True)
         raise PrivauditError(f"{db}: purge failed ({str(e).splitlines()[0][:300]})") from None
-    except BaseException:
-        fresh.unlink(missing_ok=True)
-        raise
     finally:
         con.close()
         outputs.release_temp_directory(db)
-    os.chmod(fresh, 0o600)
-    with open(db, "r+b") as old:
-        os.replace(fresh, db)
-        _fsync_dir(db.parent)
-        _zero(old)                       # the replaced file's bytes, through its open handle
+    rewrite(db, key)
     removed = _remove_private_files(db)
     return PurgeResult(db, purge_id, dropped, int(rejected), int(loads), bytes_before,
                        db.stat().st_size, removed, round(time.perf_counter() - started, 3))

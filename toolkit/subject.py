@@ -44,7 +44,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from . import __version__, outputs, schema
+from . import __version__, minimise, outputs, schema
 from .exceptions import PrivauditError, UnusableInputError
 from .database import connect
 from .masking import masker
@@ -310,6 +310,8 @@ def find(db: str | Path, email: str | None = None, customer_id: str | None = Non
         raise UnusableInputError(f"{db}: database not found (run 'privaudit load' first)")
     con = connect(db, read_only=True)
     try:
+        if kind != "customer_id":       # the e-mail and phone columns hold keyed hashes
+            minimise.refuse_raw(con, db, f"subject find --{kind}")
         return _resolve(con, kind, value)
     finally:
         con.close()
@@ -561,6 +563,7 @@ def access(db: str | Path, out: str | Path, email: str | None = None,
     con = connect(db, timezone=pol.timezone,
                   retention_days=pol.auditor.retention_days)
     try:
+        minimise.refuse_raw(con, db, "the access package")
         subject = _resolve(con, kind, value)
         catalog, present = _present(con)
         if dsr_id is not None and "dsr_requests" in present:
@@ -651,6 +654,9 @@ def open_requests(db: str | Path, as_of: str | date | datetime | None = None,
     con = connect(db, read_only=True, timezone=pol.timezone,
                   retention_days=pol.auditor.retention_days)
     try:
+        minimised = minimise.is_minimised(con)
+        if reveal:
+            minimise.refuse_raw(con, db, "--reveal")
         catalog, present = _present(con)
         need = {"dsr_id", "customer_id", "type", "received_at", "answered_at"}
         if not need <= set(present.get("dsr_requests", [])):
@@ -680,7 +686,9 @@ def open_requests(db: str | Path, as_of: str | date | datetime | None = None,
             cid, channel, received = con.execute(
                 "SELECT customer_id, channel, civil_date(received_at) FROM dsr_requests "
                 "WHERE dsr_id = $1", [dsr_id]).fetchone()
-            if cid is None:
+            if minimised:
+                can, reason = False, "a minimised database holds no raw values: make the package from a full load"
+            elif cid is None:
                 can, reason = False, "no customer named: ask the requester for an e-mail address or customer number"
             else:
                 s = _resolve(con, "customer_id", cid)
