@@ -191,11 +191,46 @@ def test_spark_outputs_are_the_duckdb_outputs(shops):
     same = ~rules_s["missing"].fillna("").str.contains("not on Spark")
     pd.testing.assert_frame_equal(rules_s[same].reset_index(drop=True),
                                   rules_d[same].reset_index(drop=True), check_dtype=False)
-    fd = pd.read_parquet(d / "findings.parquet").drop(columns=["run_id"])
-    fs = pd.read_parquet(s / "findings.parquet").drop(columns=["run_id"])
-    assert len(fs) == len(fd[fd["rule_id"].isin(set(fs["rule_id"]))])
+    # findings.parquet and findings.csv, written by Spark: the DuckDB engine's rows, values, types
+    # and order (the run ids aside), and its CSV byte for byte
+    import pyarrow.parquet as pq
+    fd = pq.read_table(d / "findings.parquet")
+    fs = pq.read_table(s / "findings.parquet")
+    assert fs.schema.remove_metadata() == fd.schema.remove_metadata()
+    fd = fd.filter(pc_not_in(fd, sorted(UNSUPPORTED))).drop_columns(["run_id"])
+    assert fs.drop_columns(["run_id"]).to_pylist() == fd.to_pylist() and fd.num_rows > 100
+    run_d, run_s = dm["run_id"].encode(), sm["run_id"].encode()
+    csv_d = [line for line in (d / "findings.csv").read_bytes().split(b"\r\n")
+             if not any(f",{r},".encode() in line for r in UNSUPPORTED)]
+    csv_s = (s / "findings.csv").read_bytes().split(b"\r\n")
+    assert [line.replace(run_s, b"RUN") for line in csv_s] == \
+        [line.replace(run_d, b"RUN") for line in csv_d]
     for p in (s / "findings.csv", s / "findings.parquet", s / "manifest.json"):
         assert p.stat().st_mode & 0o077 == 0, p
+    # nothing left of Spark's own files: no staging folder, no part files, no checksums
+    assert sorted(p.name for p in s.iterdir()) == ["findings.csv", "findings.parquet",
+                                                    "manifest.json", "rules.csv"]
+
+
+def pc_not_in(table, rule_ids):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    return pc.invert(pc.is_in(table["rule_id"], value_set=pa.array(rule_ids)))
+
+
+@needs_spark
+def test_spark_findings_are_written_by_spark_not_collected(shops):
+    from toolkit.findings import FindingsFile
+
+    root, _, duck, sp = shops
+    # the result holds the file Spark wrote; len() reads its footer, rows only when asked
+    assert isinstance(sp.findings, FindingsFile)
+    assert sp.findings.path == root / "out-spark" / "findings.parquet"
+    fresh = FindingsFile(sp.findings.path)
+    assert len(fresh) == len(duck.findings) - sum(
+        1 for f in duck.findings if f["rule_id"] in ("SEC-002", "SEC-004", "SEC-006")) > 100
+    assert fresh._rows is None
+    assert [f["subject_id"] for f in fresh][:5] == [f["subject_id"] for f in sp.findings][:5]
 
 
 @needs_spark
@@ -240,3 +275,71 @@ def test_spark_source_errors_are_one_line(tmp_path, spark):
         toolkit.audit(None, AS_OF, engine="spark", source=tmp_path / "empty", spark=spark)
     with pytest.raises(UnusableInputError, match="no canonical table"):
         toolkit.audit(None, AS_OF, engine="spark", source="catalog:nothing_here", spark=spark)
+
+
+# ---------------------------------------------------------------- masking in Spark SQL
+
+@needs_spark
+def test_the_spark_sql_masks_equal_the_python_masks_on_a_corpus(spark):
+    """toolkit.masking.sql_mask rendered for Spark (toolkit.spark.render.mask_sql, SQLGlot and
+    Java's regular expressions made to read RE2's patterns) shows every value as mask_value."""
+    import random
+
+    from tests.test_masking import SQL_CORPUS
+    from toolkit import masking
+    from toolkit.spark.render import mask_sql
+
+    rng = random.Random(19)
+    alphabet = "0123456789" * 4 + "abcXYZ@.-+ ()%:/\t\n\r\u0085\u2028\u00a0\u2003é😀ß'"
+    values = SQL_CORPUS + ["a@b.nl\r", "x\u2028y@z.nl", "\u0085a@b.nl", "j@x.nl\n"] + [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(2000)]
+    kinds = [*masking.KINDS, *masking.WHOLLY_REDACTED]
+    df = spark.createDataFrame(list(enumerate(values)), "i int, v string")
+    got = df.selectExpr("i", *[f"{mask_sql(k, 'v')} AS m{n}" for n, k in enumerate(kinds)]) \
+        .orderBy("i").collect()
+    for v, row in zip(values, got):
+        for n, kind in enumerate(kinds):
+            assert row[f"m{n}"] == masking.mask_value(kind, v), (kind, v)
+
+
+@needs_spark
+def test_premasked_evidence_gives_the_python_findings(spark):
+    """Declared kinds masked in Spark SQL, the rest by the Python workers: the same finding as
+    the DuckDB engine's Python path, also for strings that look like JSON (parsed first there),
+    lists, maps (in key order) and values of no declared kind."""
+    from datetime import date
+    from functools import partial
+
+    from toolkit.findings import finding_row
+    from toolkit.masking import masker
+    from toolkit.spark.engine import FINDINGS_DDL, PREMASKED, mask_batches, premask
+
+    rows = [("C1", "C1", "j.jansen@ziggo.nl", ["a@b.nl", None, "geen"], "Piet Jansen",
+             "0612345678", {"b": 2, "a": 1}, "bel 06-12345678", date(2025, 1, 31)),
+            ("C2", None, '["x@y.nl", "z@w.nl"]', None, '{"first": "Piet"}', None, {},
+             "https://x.nl/?email=piet%40ziggo.nl", None),
+            ("C3", "piet@ziggo.nl", "[redacted", [], None, " 06 1234 5678 ", None, None,
+             date(2026, 2, 28))]
+    df = spark.createDataFrame(rows, "subject_id string, customer_id string, email string, "
+                               "emails array<string>, name string, phone string, "
+                               "residue map<string,int>, note string, due_date date")
+    df = df.selectExpr("subject_id", "customer_id", "due_date",
+                       "named_struct('email', email, 'emails', emails, 'name', name, "
+                       "'phone', phone, 'residue', residue, 'note', note) AS evidence")
+    masked = premask(df)
+    assert PREMASKED in masked.columns
+    fn = partial(mask_batches, rule_id="X-1", severity="S2", subject_table="customers",
+                 run_id="r", as_of="2026-10-31T23:59:59+01:00", as_of_date=date(2026, 10, 31),
+                 reveal=False)
+    got = [r.asDict() for r in masked.mapInArrow(fn, FINDINGS_DDL).orderBy("subject_id").collect()]
+    shown = masker(False)
+    want = []
+    for sid, cid, email, emails, name, phone, residue, note, due in rows:
+        ev = {"email": email, "emails": emails, "name": name, "phone": phone,
+              "residue": dict(sorted(residue.items())) if residue is not None else None,
+              "note": note}
+        want.append(finding_row("X-1", "S2", "customers", {
+            "subject_id": sid, "customer_id": cid, "due_date": due, "evidence": ev},
+            "r", "2026-10-31T23:59:59+01:00", date(2026, 10, 31), False, shown))
+    assert got == want
+    assert "j***@ziggo.nl" in got[0]["details"] and "06******78" in got[0]["details"]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime
 from pathlib import Path
 from typing import Callable
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -90,6 +91,41 @@ class RuleResult:
     seconds: float = 0.0
 
 
+class FindingsFile(Sequence):
+    """The findings of a run that an engine wrote to ``findings.parquet`` itself (Spark: its
+    executors masked and wrote them; nothing was collected to the driver). ``len()`` reads the
+    file's footer; the rows (dicts as :attr:`AuditResult.findings` holds them) are read from the
+    file when first asked for. ``keep``: an object to hold on to as long as this (a temporary
+    folder's finalizer)."""
+
+    def __init__(self, path: Path, keep=None):
+        self.path = Path(path)
+        self._keep = keep
+        self._rows: list[dict] | None = None
+
+    def __len__(self) -> int:
+        if self._rows is not None:
+            return len(self._rows)
+        import pyarrow.parquet as pq
+        return pq.ParquetFile(self.path).metadata.num_rows
+
+    def _load(self) -> list[dict]:
+        if self._rows is None:
+            import pyarrow.parquet as pq
+            rows = pq.read_table(self.path).to_pylist()
+            for r in rows:
+                if r["due_date"] is not None:
+                    r["due_date"] = date.fromisoformat(r["due_date"])
+            self._rows = rows
+        return self._rows
+
+    def __getitem__(self, i):
+        return self._load()[i]
+
+    def __iter__(self):
+        return iter(self._load())
+
+
 @dataclass
 class AuditResult:
     run_id: str
@@ -121,7 +157,7 @@ class AuditResult:
     def findings_arrow(self):
         """The findings as an Arrow table (what DuckDB stores and writes: no pandas on the way)."""
         import pyarrow as pa
-        return pa.Table.from_pylist(self.findings, schema=FINDINGS_ARROW())
+        return pa.Table.from_pylist(list(self.findings), schema=FINDINGS_ARROW())
 
     def rules_frame(self):
         import pandas as pd
@@ -345,25 +381,46 @@ def evaluate(chosen: list[Rule], pol: Policy, present: dict[str, set[str]],
             continue
         finally:
             rr.seconds = round(time.perf_counter() - t0, 3)
-        rr.violations = len(rows)
         rr.missing = ", ".join(t for t in rule.optional if t not in present)
+        if isinstance(rows, int):       # the engine masked and wrote them itself (Spark)
+            rr.violations = rows
+            continue
+        rr.violations = len(rows)
         for row in rows:
-            ev = mask_evidence(_evidence_dict(row.get("evidence")), reveal=reveal)
-            due = row.get("due_date")
-            overdue = row.get("days_overdue")
-            if overdue is None and due is not None:
-                overdue = (as_of_date - due).days
-            findings.append({
-                "run_id": run_id, "as_of": as_of_ts.isoformat(), "rule_id": rule.id,
-                "severity": row.get("severity") or spec.severity,
-                "subject_table": row.get("subject_table") or rule.subject_table,
-                "subject_id": shown(str(row["subject_id"])),
-                "customer_id": shown(row.get("customer_id")),
-                "evidence": evidence_text(ev), "details": evidence_json(ev),
-                "due_date": due, "days_overdue": None if overdue is None else int(overdue)})
+            findings.append(finding_row(rule.id, spec.severity, rule.subject_table, row, run_id,
+                                        as_of_ts.isoformat(), as_of_date, reveal, shown))
     order = {r.id: i for i, r in enumerate(chosen)}
-    findings.sort(key=lambda f: (order[f["rule_id"]], f["subject_id"]))
+    findings.sort(key=lambda f: sort_key(order[f["rule_id"]], f))
     return results, findings
+
+
+def finding_row(rule_id: str, severity: str, subject_table: str | None, row: dict, run_id: str,
+                as_of: str, as_of_date: date, reveal: bool, shown: Callable,
+                premasked=()) -> dict:
+    """One finding as it leaves the audit (masked unless ``reveal``) from a rule's result row;
+    the same function on every engine (Spark runs it on its executors). ``premasked``: evidence
+    keys already masked by their kind in SQL (``masking.mask_evidence``)."""
+    ev = mask_evidence(_evidence_dict(row.get("evidence")), reveal=reveal, premasked=premasked)
+    due = row.get("due_date")
+    overdue = row.get("days_overdue")
+    if overdue is None and due is not None:
+        overdue = (as_of_date - due).days
+    return {"run_id": run_id, "as_of": as_of, "rule_id": rule_id,
+            "severity": row.get("severity") or severity,
+            "subject_table": row.get("subject_table") or subject_table,
+            "subject_id": shown(str(row["subject_id"])),
+            "customer_id": shown(row.get("customer_id")),
+            "evidence": evidence_text(ev), "details": evidence_json(ev),
+            "due_date": due, "days_overdue": None if overdue is None else int(overdue)}
+
+
+#: the findings' order in every output: the rule's place in the run, then these columns (the
+#: Spark engine sorts by the same, ``toolkit.spark.engine``; an absent value sorts first)
+SORT_COLUMNS = ("subject_id", "subject_table", "details", "customer_id", "severity")
+
+
+def sort_key(rule_order: int, f: dict) -> tuple:
+    return (rule_order, *((f[c] is not None, f[c] or "") for c in SORT_COLUMNS))
 
 
 def audit(db: str | Path, as_of: str | date | datetime, policy: str | Path | Policy | None = None,
@@ -464,11 +521,16 @@ def _store(con: duckdb.DuckDBPyConnection, res: AuditResult) -> None:
                     [[res.run_id, res.as_of_date, r.rule_id, r.title, r.severity, r.status,
                       r.population, r.violations, r.excluded, r.missing, r.error, r.seconds]
                      for r in res.rules])
-    if res.findings:
+    insert = ("INSERT INTO findings SELECT run_id, CAST(as_of AS TIMESTAMPTZ), rule_id, severity, "
+              "subject_table, subject_id, customer_id, evidence, details, CAST(due_date AS DATE), "
+              "CAST(days_overdue AS INTEGER) FROM ")
+    if isinstance(res.findings, FindingsFile):
+        # written by the engine: DuckDB reads the file (the rows never pass through Python)
+        if len(res.findings):
+            con.execute(insert + "read_parquet($path)", {"path": str(res.findings.path)})
+    elif res.findings:
         frame = res.findings_arrow()  # noqa: F841  (read by DuckDB's replacement scan)
-        con.execute("INSERT INTO findings SELECT run_id, CAST(as_of AS TIMESTAMPTZ), rule_id, "
-                    "severity, subject_table, subject_id, customer_id, evidence, details, "
-                    "CAST(due_date AS DATE), CAST(days_overdue AS INTEGER) FROM frame")
+        con.execute(insert + "frame")
     con.execute("COMMIT")
 
 
@@ -494,6 +556,25 @@ def load_files(db: str | Path | None) -> tuple[list, list]:
     return files, all_files
 
 
+def _write_findings(res: AuditResult, out: Path) -> None:
+    """findings.parquet and findings.csv written by DuckDB (COPY ... TO), from an Arrow table of
+    the masked rows."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET memory_limit = '{memory_limit()}'")
+        con.register("findings_out", res.findings_arrow())
+        select = ("SELECT " + ", ".join("CAST(due_date AS VARCHAR) AS due_date" if c == "due_date"
+                                        else c for c in FINDING_COLUMNS) + " FROM findings_out")
+        outputs.copy_parquet(con, select, out / "findings.parquet")
+        outputs.copy_csv(con, select, out / "findings.csv", CSV_TEXT_COLUMNS)
+    finally:
+        con.close()
+
+
+#: the findings.csv columns that are text (spreadsheet-safe cells); days_overdue is a number
+CSV_TEXT_COLUMNS = [c for c in FINDING_COLUMNS if c != "days_overdue"]
+
+
 def write_outputs(res: AuditResult, out: Path, db: str | Path | None,
                   exports: tuple[list, list] | None = None) -> None:
     """findings.parquet, findings.csv, rules.csv and manifest.json in ``out`` (a private folder
@@ -503,18 +584,10 @@ def write_outputs(res: AuditResult, out: Path, db: str | Path | None,
     outputs.private_dir(out)
     outputs.write_csv(out / "rules.csv", RULE_COLUMNS,
                       ([getattr(r, k) for k in RULE_COLUMNS] for r in res.rules))
-    # the findings written by DuckDB (COPY ... TO), from an Arrow table of the masked rows
-    con = duckdb.connect()
-    try:
-        con.execute(f"SET memory_limit = '{memory_limit()}'")
-        con.register("findings_out", res.findings_arrow())
-        select = ("SELECT " + ", ".join("CAST(due_date AS VARCHAR) AS due_date" if c == "due_date"
-                                        else c for c in FINDING_COLUMNS) + " FROM findings_out")
-        outputs.copy_parquet(con, select, out / "findings.parquet")
-        outputs.copy_csv(con, select, out / "findings.csv",
-                         [c for c in FINDING_COLUMNS if c != "days_overdue"])
-    finally:
-        con.close()
+    written = isinstance(res.findings, FindingsFile) and \
+        res.findings.path.resolve() == (out / "findings.parquet").resolve()
+    if not written:     # (the Spark engine's executors wrote them there themselves)
+        _write_findings(res, out)
     files, all_files = exports if exports is not None else load_files(db)
     manifest = {
         "toolkit": "privaudit", "toolkit_version": res.software["privaudit"], "run_id": res.run_id,

@@ -399,14 +399,17 @@ def _masked(kind: str | None, v: Any, reveal: bool) -> Any:
     return scrub(str(v))
 
 
-def mask_evidence(evidence: dict | None, reveal: bool = False) -> dict:
+def mask_evidence(evidence: dict | None, reveal: bool = False, premasked=()) -> dict:
     """Every value of an evidence record masked by its key (see KEY_KINDS), the rest scrubbed;
-    map keys are scrubbed too (a residue map is keyed by table names, a count map may not be)."""
+    map keys are scrubbed too (a residue map is keyed by table names, a count map may not be).
+    The values of the keys in ``premasked`` were masked by their kind already (in SQL, by
+    :func:`sql_mask`: the Spark engine) and are kept as they are."""
     if not evidence:
         return {}
     if reveal:
         return {k: _masked(None, v, True) for k, v in evidence.items()}
-    return {_key_shown(k): _masked(KEY_KINDS.get(k), v, False) for k, v in evidence.items()}
+    return {_key_shown(k): v if k in premasked else _masked(KEY_KINDS.get(k), v, False)
+            for k, v in evidence.items()}
 
 
 @functools.lru_cache(maxsize=1 << 12)

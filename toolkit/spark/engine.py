@@ -13,6 +13,7 @@ DuckDB engine's own (``toolkit.findings.evaluate``, ``write_outputs``).
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -54,8 +55,8 @@ def session(master: str | None = None, shuffle_partitions: int = 4, timezone: st
     ``codegen=False`` skips whole-stage code generation, which on small data costs more than it
     saves (the tests: a generated shop's audit takes half the time). ``master``: SPARK_MASTER,
     else ``local[2]``."""
-    import os
     import shutil
+    import sys
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -63,6 +64,9 @@ def session(master: str | None = None, shuffle_partitions: int = 4, timezone: st
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         raise SparkUnavailable("the Spark engine needs a Java runtime (17 or later): none found")
     master = master or os.environ.get("SPARK_MASTER") or "local[2]"
+    # the Python workers (they mask the findings) run this interpreter, with the toolkit
+    if not os.environ.get("PYSPARK_PYTHON"):
+        os.environ["PYSPARK_PYTHON"] = sys.executable
     builder = (SparkSession.builder.master(master).appName("privaudit")
                .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
@@ -230,7 +234,8 @@ def query(spark, sql: str, params: dict):
 
 
 def run_rule(spark, rule: Rule, policy: Policy, params: dict) -> tuple[list[dict], int, int]:
-    """(violation rows, population, excluded count) of one rule, on Spark."""
+    """(violation rows, population, excluded count) of one rule, on Spark, collected to the
+    driver (for a look at a few rows; the audit writes them with :func:`write_rule`)."""
     sql, pop_sql = rule_sql(rule, policy)
 
     from py4j.protocol import Py4JJavaError
@@ -241,6 +246,215 @@ def run_rule(spark, rule: Rule, policy: Policy, params: dict) -> tuple[list[dict
         raise PrivauditError(f"Spark: {e.java_exception.toString()}") from None
     excluded = sum(1 for r in rows if r.get("excluded"))
     return [r for r in rows if not r.get("excluded")], int(population or 0), excluded
+
+
+# ---------------------------------------------------------------- findings, masked and written by Spark
+
+#: the findings' columns as Spark writes them (toolkit.findings.FINDINGS_ARROW)
+FINDINGS_DDL = ("run_id string, as_of string, rule_id string, severity string, subject_table string, "
+                "subject_id string, customer_id string, evidence string, details string, "
+                "due_date date, days_overdue bigint")
+#: the column that lists the evidence keys masked in Spark SQL (toolkit.masking.mask_evidence)
+PREMASKED = "_privaudit_premasked"
+#: a rule's result columns a finding is made from (toolkit.findings.finding_row)
+ROW_COLUMNS = ("subject_id", "customer_id", "subject_table", "severity", "evidence", "due_date",
+               "days_overdue")
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def premask(df):
+    """``df`` with the evidence values under a key of a declared kind (toolkit.masking.KEY_KINDS)
+    masked in Spark SQL (:func:`toolkit.spark.render.mask_sql`: the one masking definition,
+    rendered through SQLGlot), and the column :data:`PREMASKED` listing, per row, the keys it
+    masked. Strings and lists of strings are masked; a string that starts like JSON (``{``,
+    ``[``) is left to the Python step, which parses it first (``toolkit.findings``), as are
+    values of other types."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    from ..masking import KEY_KINDS
+    from .render import mask_sql
+
+    if "evidence" not in df.columns or not isinstance(df.schema["evidence"].dataType, T.StructType):
+        return df
+    fields, flags = [], []
+    for f in df.schema["evidence"].dataType.fields:
+        ref = f"evidence.{_quote(f.name)}"
+        kind = KEY_KINDS.get(f.name)
+        value = ref
+        if kind is not None and isinstance(f.dataType, T.StringType):
+            plain = f"{ref} IS NOT NULL AND left({ref}, 1) NOT IN ('{{', '[')"
+            value = f"CASE WHEN {plain} THEN {mask_sql(kind, ref)} ELSE {ref} END"
+            flags.append(f"CASE WHEN {plain} THEN {_literal(f.name)} END")
+        elif kind is not None and isinstance(f.dataType, T.ArrayType) and \
+                isinstance(f.dataType.elementType, T.StringType):
+            value = f"transform({ref}, _privaudit_x -> {mask_sql(kind, '_privaudit_x')})"
+            flags.append(f"CASE WHEN {ref} IS NOT NULL THEN {_literal(f.name)} END")
+        fields += [_literal(f.name), value]
+    if not flags:
+        return df
+    evidence = f"CASE WHEN evidence IS NULL THEN NULL ELSE named_struct({', '.join(fields)}) END"
+    listed = f"filter(array({', '.join(flags)}), _privaudit_k -> _privaudit_k IS NOT NULL)"
+    return df.withColumn("evidence", F.expr(evidence)).withColumn(PREMASKED, F.expr(listed))
+
+
+def _py(value, kind):
+    """An Arrow value (``to_pylist``) as DuckDB's Python client gives it: maps as dicts in key
+    order (the rules build their maps in key order; Arrow keeps Spark's hash order)."""
+    import pyarrow as pa
+    if value is None:
+        return None
+    if pa.types.is_struct(kind):
+        return {f.name: _py(value[f.name], f.type) for f in kind}
+    if pa.types.is_map(kind):
+        d = {k: _py(v, kind.item_type) for k, v in value}
+        return {k: d[k] for k in sorted(d, key=lambda k: (k is None, str(k)))}
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return [_py(v, kind.value_type) for v in value]
+    return value
+
+
+def mask_batches(batches, rule_id: str, severity: str, subject_table: str | None, run_id: str,
+                 as_of: str, as_of_date: date, reveal: bool):
+    """Arrow batches of a rule's result rows -> batches of its findings: the same
+    ``toolkit.findings.finding_row`` as the DuckDB engine's, run by Spark's Python workers
+    (``mapInArrow``), so the rows are masked where they are and never reach the driver."""
+    import pyarrow as pa
+
+    from ..findings import FINDINGS_ARROW, finding_row
+    from ..masking import masker
+
+    shown = masker(reveal)
+    schema_out = FINDINGS_ARROW()
+    for batch in batches:
+        cols = {name: [_py(v, batch.schema.field(name).type) for v in batch.column(name).to_pylist()]
+                for name in batch.schema.names}
+        rows = []
+        for i in range(batch.num_rows):
+            row = {k: v[i] for k, v in cols.items()}
+            rows.append(finding_row(rule_id, severity, subject_table, row, run_id, as_of,
+                                    as_of_date, reveal, shown, premasked=row.get(PREMASKED) or ()))
+        yield pa.RecordBatch.from_pylist(rows, schema=schema_out)
+
+
+def _truthy(df, name: str):
+    """Python's truth of the column ``name`` (the DuckDB engine's ``row.get(name)``): a rule
+    marks an excluded row with true or with the reason's text."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    if name not in df.columns:
+        return F.lit(False)
+    c, kind = F.col(name), df.schema[name].dataType
+    if isinstance(kind, T.BooleanType):
+        return F.coalesce(c, F.lit(False))
+    if isinstance(kind, T.StringType):
+        return F.coalesce(c != F.lit(""), F.lit(False))
+    if isinstance(kind, T.NumericType):
+        return F.coalesce(c != F.lit(0), F.lit(False))
+    return c.isNotNull()
+
+
+def write_rule(spark, rule: Rule, policy: Policy, params: dict, stage: Path, run_id: str,
+               as_of: datetime, as_of_date: date, reveal: bool) -> tuple[int, int, int]:
+    """(findings, population, excluded count) of one rule, on Spark: its result rows are masked
+    (in Spark SQL, then by the Python workers: :func:`premask`, :func:`mask_batches`) and
+    written as Parquet to ``stage/<rule id>``; the counts are observed on the way (one pass)."""
+    import shutil
+    from functools import partial
+
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    sql, pop_sql = rule_sql(rule, policy)
+    df = query(spark, sql, params)
+    excluded = _truthy(df, "excluded")
+    seen = Observation(f"privaudit_{rule.id}")
+    df = df.observe(seen, F.count(F.lit(1)).alias("rows"), F.count_if(excluded).alias("excluded")) \
+        .where(~excluded)
+    if not reveal:
+        df = premask(df)
+    df = df.select(*[c for c in (*ROW_COLUMNS, PREMASKED) if c in df.columns])
+    spec = policy.rule(rule.id)
+    fn = partial(mask_batches, rule_id=rule.id, severity=spec.severity,
+                 subject_table=rule.subject_table, run_id=run_id, as_of=as_of.isoformat(),
+                 as_of_date=as_of_date, reveal=reveal)
+    path = stage / rule.id
+    try:
+        df.mapInArrow(fn, FINDINGS_DDL).write.mode("overwrite").parquet(str(path))
+        population = query(spark, pop_sql, params).collect()[0][0]
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    m = seen.get
+    rows, ex = int(m.get("rows") or 0), int(m.get("excluded") or 0)
+    return rows - ex, int(population or 0), ex
+
+
+def write_findings(spark, stage: Path, order: list[str], target: Path) -> Path:
+    """The staged findings of the rules (``stage/<rule id>``) as ``target/findings.parquet`` and
+    ``target/findings.csv``, written by Spark in the order of every engine
+    (``toolkit.findings.SORT_COLUMNS``): Parquet with the DuckDB engine's columns, and the same
+    spreadsheet-safe CSV (``toolkit.outputs``: formula starts quoted, RFC 4180 quoting, CRLF)."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    from .. import outputs
+    from ..findings import CSV_TEXT_COLUMNS, FINDING_COLUMNS, FINDINGS_ARROW, SORT_COLUMNS
+    from .render import safe_cell_sql
+
+    parts = [str(stage / r) for r in order if (stage / r).is_dir()]
+    df = (spark.read.schema(FINDINGS_DDL).parquet(*parts) if parts
+          else spark.createDataFrame([], FINDINGS_DDL))
+    rank = F.lit(None).cast("int")
+    for i, r in enumerate(order):
+        rank = F.when(F.col("rule_id") == F.lit(r), F.lit(i)).otherwise(rank)
+    keys = [F.col("_rank")] + [F.col(c).asc_nulls_first() for c in SORT_COLUMNS]
+    df = df.withColumn("due_date", F.col("due_date").cast("string")).withColumn("_rank", rank)
+    done = stage / "_out"
+
+    # Parquet: one file, in order
+    df.repartition(1).sortWithinPartitions(*keys).select(*FINDING_COLUMNS) \
+        .write.mode("overwrite").parquet(str(done / "parquet"))
+    written = sorted((done / "parquet").glob("part-*.parquet"))
+    if len(written) > 1:
+        raise PrivauditError(f"Spark wrote {len(written)} findings files, not one")
+    if written:
+        os.replace(written[0], target / "findings.parquet")
+    else:       # no findings: Spark wrote no part file
+        schema_out = FINDINGS_ARROW()
+        schema_out = schema_out.set(schema_out.get_field_index("due_date"),
+                                    pa.field("due_date", pa.string()))
+        pq.write_table(schema_out.empty_table(), target / "findings.parquet")
+
+    # CSV: the header row, then each finding's line, built in Spark SQL
+    def cell(c):
+        v = F.expr(safe_cell_sql(_quote(c))) if c in CSV_TEXT_COLUMNS else F.col(c).cast("string")
+        return (F.when(v.isNull(), F.lit(""))
+                .when(v.rlike('[,"\r\n]'), F.concat(F.lit('"'), F.regexp_replace(v, '"', '""'), F.lit('"')))
+                .otherwise(v))
+    lines = df.select(F.lit(1).alias("_h"), *keys[:1], *[F.col(c) for c in SORT_COLUMNS],
+                      F.concat_ws(",", *[cell(c) for c in FINDING_COLUMNS]).alias("value"))
+    header = spark.createDataFrame([(0, ",".join(FINDING_COLUMNS))], "_h int, value string")
+    lines = lines.unionByName(header, allowMissingColumns=True)
+    lines.repartition(1).sortWithinPartitions(F.col("_h"), *keys).select("value") \
+        .write.mode("overwrite").option("lineSep", "\r\n").text(str(done / "csv"))
+    (text,) = sorted((done / "csv").glob("part-*"))
+    os.replace(text, target / "findings.csv")
+    shutil.rmtree(done, ignore_errors=True)
+    for name in ("findings.parquet", "findings.csv"):
+        outputs.make_private(target / name)
+    return target / "findings.parquet"
 
 
 def table_rows(spark, present: dict[str, set[str]]) -> dict[str, int]:
@@ -268,9 +482,20 @@ def audit(source, pol: Policy, chosen: list[Rule], as_of_ts: datetime, as_of_dat
           reveal: bool, say: Callable[[str], None], run_id: str, spark=None,
           tables: dict[str, str] | None = None, out=None):
     """(the AuditResult, the manifest's export files or None) of the chosen rules on Spark
-    (``toolkit.findings.audit`` with ``engine="spark"`` calls this)."""
+    (``toolkit.findings.audit`` with ``engine="spark"`` calls this).
+
+    The findings are masked and written by Spark (``out/findings.parquet`` and ``findings.csv``,
+    through a private staging folder in ``out``; without ``out``, a private temporary folder that
+    lives as long as the result): the result's ``findings`` is a
+    :class:`toolkit.findings.FindingsFile`. On a cluster, ``out`` must be a folder the driver
+    and the executors share."""
+    import shutil
+    import tempfile
+    import weakref
+
+    from .. import outputs
     from ..exceptions import UsageError
-    from ..findings import AuditResult, evaluate, parameters
+    from ..findings import AuditResult, FindingsFile, evaluate, parameters
     from ..rules.cookies import CLASSIFICATION
 
     if source is None:
@@ -282,9 +507,26 @@ def audit(source, pol: Policy, chosen: list[Rule], as_of_ts: datetime, as_of_dat
     frames = source_frames(spark, source, tables)
     present = prepare(spark, frames, pol, as_of_ts)
     params = parameters(pol, as_of_ts, as_of_date)
-    results, findings = evaluate(chosen, pol, present, lambda r: run_rule(spark, r, pol, params),
-                                 errors(), run_id, as_of_ts, as_of_date, reveal, say,
-                                 unsupported={k: f"not on Spark: {v}" for k, v in UNSUPPORTED.items()})
+    temporary = out is None
+    target = (Path(tempfile.mkdtemp(prefix="privaudit-spark-")) if temporary    # 0700
+              else outputs.private_dir(Path(out)))
+    stage = outputs.private_dir(target / f".privaudit-stage-{run_id}")
+    try:
+        results, _ = evaluate(
+            chosen, pol, present,
+            lambda r: write_rule(spark, r, pol, params, stage, run_id, as_of_ts, as_of_date, reveal),
+            errors(), run_id, as_of_ts, as_of_date, reveal, say,
+            unsupported={k: f"not on Spark: {v}" for k, v in UNSUPPORTED.items()})
+        say("writing the findings")
+        findings = FindingsFile(write_findings(spark, stage, [r.id for r in chosen], target))
+    except BaseException:
+        if temporary:
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    if temporary:       # the temporary folder goes when the findings do
+        weakref.finalize(findings, shutil.rmtree, str(target), True)
     cookie_categories = {}
     if any(r.rule_id.startswith("CKE-") and r.status == "evaluated" for r in results):
         q = to_spark(CLASSIFICATION, pol.timezone)

@@ -229,6 +229,10 @@ def _fix(node: exp.Expression) -> exp.Expression:
             raise NotRenderable("regexp_full_match with a pattern that is not a literal")
         return exp.RegexpLike(this=node.this.copy(),
                               expression=exp.Literal.string(f"^(?:{pat.this})\\z"))
+    if isinstance(node, (exp.RegexpLike, exp.RegexpExtract, exp.RegexpReplace)) and \
+            isinstance(node.expression, exp.Literal) and node.expression.is_string:
+        node.set("expression", exp.Literal.string(java_regex(node.expression.this)))
+        return node
     if isinstance(node, exp.TimeToUnix) and isinstance(node.this, exp.Sub):   # epoch(a - b)
         a, b = node.this.this, node.this.expression
         micros = lambda x: exp.Anonymous(this="unix_micros", expressions=[x.copy()])  # noqa: E731
@@ -249,6 +253,19 @@ def _fix(node: exp.Expression) -> exp.Expression:
         # one element per character (Spark's split on '' would add an empty last element)
         return exp.Anonymous(this="split", expressions=[node.this.copy(), exp.Literal.string("(?!$)")])
     return node
+
+
+_END_RE = re.compile(r"(?<!\\)\$(?=$|\||\))")
+
+
+def java_regex(pattern: str) -> str:
+    """An RE2 (DuckDB) pattern as Java's regular expressions read it the same way: ``.`` and
+    ``^``/``$`` know only ``\\n`` as a line end (Java's UNIX_LINES flag ``(?d)``: by default ``.``
+    would not match ``\\r``, U+0085, U+2028, U+2029), and ``$`` is the end of the text (``\\z``;
+    Java's ``$`` also matches before a final line end, RE2's does not)."""
+    if pattern.startswith("(?d)"):
+        return pattern
+    return "(?d)" + _END_RE.sub(r"\\z", pattern)
 
 
 def to_spark(sql: str, timezone: str = "Europe/Amsterdam", raw_prefix: str | None = None) -> str:
@@ -289,3 +306,49 @@ def unrenderable(policy: Policy) -> dict[str, str]:
         except (NotRenderable, sqlglot.errors.SqlglotError) as e:
             out[rule.id] = str(e)
     return out
+
+
+# ---------------------------------------------------------------- masks and CSV cells
+
+def _render_with(sql: str, value: str) -> str:
+    """The DuckDB expression ``sql`` (with the placeholder column ``__v``) as Spark SQL, with the
+    Spark expression ``value`` put in for ``__v``."""
+    tree = _duck(sql)
+    for node in reversed(list(tree.dfs())):
+        new = _fix(node)
+        if new is not node:
+            if node is tree:
+                tree = new
+            else:
+                node.replace(new)
+    placeholder = "__privaudit_v__"
+    for c in list(tree.find_all(exp.Column)):
+        if c.name == "__v":
+            c.replace(exp.column(placeholder))
+    return tree.sql(dialect="spark").replace(placeholder, f"({value})")
+
+
+@lru_cache(maxsize=64)
+def _mask_template(kind: str) -> str:
+    from ..masking import sql_mask
+    return _render_with(sql_mask(kind, "__v"), "{v}")
+
+
+def mask_sql(kind: str, value: str) -> str:
+    """The Spark SQL expression that shows the string expression ``value`` as ``kind``:
+    ``toolkit.masking.sql_mask`` (generated from the one masking definition) rendered through
+    the same SQLGlot path as the rules, Java's regular expressions made to read RE2's patterns
+    the same way (:func:`java_regex`)."""
+    return _mask_template(kind).replace("({v})", f"({value})")
+
+
+@lru_cache(maxsize=1)
+def _cell_template() -> str:
+    from ..outputs import sql_safe_cell
+    return _render_with(sql_safe_cell("__v"), "{v}")
+
+
+def safe_cell_sql(value: str) -> str:
+    """``toolkit.outputs.sql_safe_cell`` (a formula start quoted, empty text an empty cell) in
+    Spark SQL."""
+    return _cell_template().replace("({v})", f"({value})")
