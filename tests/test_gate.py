@@ -57,9 +57,22 @@ def audit_run(shops):
 
 
 def _gx():
+    from toolkit.gate import import_gx
     with contextlib.redirect_stdout(io.StringIO()):
-        import great_expectations as gx
-    return gx
+        return import_gx()
+
+
+def test_great_expectations_imports_where_pyspark_is_installed():
+    """With PySpark 4 installed (the spark extra) and no grpc, a plain import of GX ends a
+    process whose __main__ has no file (python -c, pytest-xdist workers: sys.exit(0) in
+    pyspark.sql.connect); the toolkit's import_gx does not."""
+    pytest.importorskip("pyspark", reason="PySpark is not installed (the spark extra)")
+    code = ("from toolkit.gate import import_gx; gx = import_gx(); "
+            "from great_expectations.execution_engine import sqlalchemy_execution_engine; "
+            "print('alive', gx.__version__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "alive" in done.stdout, done.stderr[-2000:]
 
 
 # ---------------------------------------------------------------- the suites (no GX needed)

@@ -333,6 +333,41 @@ def render_placeholders(expectation: dict, as_of: datetime, as_of_date: date) ->
     return {**expectation, "kwargs": kwargs}
 
 
+# ---------------------------------------------------------------- importing GX
+
+@contextlib.contextmanager
+def _main_with_a_file():
+    """With PySpark 4 installed (the spark extra), importing Great Expectations imports
+    ``pyspark.sql.connect``, whose dependency check ends the process (``sys.exit(0)``, taking
+    it for a doctest run) when ``__main__`` has neither a file nor a spec (a pytest-xdist worker,
+    ``python -c``, an embedding host) and grpc is not installed. Inside this block ``__main__``
+    has a file, so the check raises the ImportError GX expects of a missing Spark Connect (GX
+    then goes without it) instead of exiting."""
+    import sys
+    main = sys.modules.get("__main__")
+    patch = (main is not None and getattr(main, "__spec__", None) is None
+             and not hasattr(main, "__file__") and not hasattr(sys, "ps1"))
+    if patch:
+        main.__file__ = "<privaudit>"
+    try:
+        yield
+    finally:
+        if patch and getattr(main, "__file__", None) == "<privaudit>":
+            del main.__file__
+
+
+def import_gx():
+    """``great_expectations``, imported safely wherever PySpark is installed (see
+    :func:`_main_with_a_file`); every import of GX in the toolkit goes through this."""
+    import sys
+    if "great_expectations" not in sys.modules:
+        with _main_with_a_file():
+            import great_expectations  # noqa: F401
+            import great_expectations.execution_engine.sqlalchemy_execution_engine  # noqa: F401
+    import great_expectations as gx
+    return gx
+
+
 # ---------------------------------------------------------------- GX on DuckDB
 
 class _DialectName(str):
@@ -346,6 +381,7 @@ class _DialectName(str):
 def enable_duckdb(gx_module=None) -> None:
     """Register DuckDB among GX's persisted-connection dialects (idempotent)."""
     try:
+        import_gx()
         from great_expectations.execution_engine import sqlalchemy_execution_engine as see
     except ImportError as e:     # pragma: no cover - GX is a dependency
         raise GateError(f"great_expectations cannot be imported: {e}") from None
@@ -359,8 +395,7 @@ def enable_duckdb(gx_module=None) -> None:
 
 def _gx_version() -> str:
     try:
-        import great_expectations as gx
-        return gx.__version__
+        return import_gx().__version__
     except Exception:     # pragma: no cover
         return "?"
 
@@ -385,7 +420,6 @@ class DuckDBGX:
     """One ephemeral GX context with a SQL data source on one prepared DuckDB connection."""
 
     def __init__(self, con):
-        import great_expectations as gx
         import sqlalchemy as sa
         from duckdb_engine import ConnectionWrapper
 
@@ -394,7 +428,7 @@ class DuckDBGX:
                 pass
 
         enable_duckdb()
-        self.gx = gx
+        gx = self.gx = import_gx()
         self.wrapper = _Shared(con)
         self.context = gx.get_context(mode="ephemeral")
         try:
@@ -543,7 +577,7 @@ def gate(db: str | Path, as_of: str | date | datetime, policy: str | Path | Poli
         with _quiet():
             # an audit of personal data does not report usage to anyone (nor could it: no network)
             os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-            import great_expectations as gx
+            gx = import_gx()
             result.gx_version = gx.__version__
             try:
                 gxr = DuckDBGX(con)
