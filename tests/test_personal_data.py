@@ -261,3 +261,37 @@ def test_views_and_tables_exist_on_a_database_without_extras(tmp_path):
         assert c.execute("SELECT count(*) FROM personal_extras").fetchone() == (0,)
     finally:
         c.close()
+
+
+def test_one_pass_profile_equals_the_long_form(planted, tmp_path):
+    """The per-table aggregate (every category tested on every value in one pass) and the
+    per-table personal_extras pass equal the same profile computed from the long form,
+    extra_values, value by value (a column of mixed kinds included: half_mail, notes_2)."""
+    db, _ = planted
+    con = connect(db, read_only=True)
+    try:
+        prepare(con, load_policy(), toolkit.findings.parse_as_of(AS_OF)[0])
+        cats = personal_data.category_sql("v")
+        counts = ", ".join(f"count_if({sql}) AS \"{name}\"" for name, sql in cats.items())
+        long_form = con.execute(
+            f"SELECT tbl, col, count(*), min(ts), {counts} FROM (SELECT tbl, col, ts, "
+            f"trim(value) AS v FROM extra_values) GROUP BY ALL ORDER BY ALL").fetchall()
+        catalog = con.execute("SELECT current_database()").fetchone()[0]
+        present = toolkit.findings.existing_columns(con, catalog)
+        extras = personal_data.extra_columns(present)
+        names = ", ".join(f'"{n}"' for n in cats)
+        one_pass = con.execute(
+            f"SELECT tbl, col, filled, first_seen, {names} FROM "
+            f"({personal_data.counts_sql(catalog, extras, present)}) WHERE filled > 0 "
+            f"ORDER BY ALL").fetchall()
+        assert one_pass == long_form and len(one_pass) == 14       # every extra column
+        assert sum(r[4] for r in one_pass) > N                     # the categories do count
+        pe_long = con.execute(
+            "SELECT v.tbl, v.id, any_value(v.customer_id), list_sort(list(DISTINCT v.col)) "
+            "FROM extra_values v JOIN extra_columns c ON c.tbl = v.tbl AND c.col = v.col "
+            "AND c.personal GROUP BY ALL ORDER BY ALL").fetchall()
+        pe = con.execute("SELECT * FROM personal_extras ORDER BY ALL").fetchall()
+        assert pe == pe_long and len(pe) == N
+        assert all(len(r[3]) == 7 for r in pe)                     # the seven planted categories
+    finally:
+        con.close()
