@@ -172,18 +172,23 @@ def counts_sql(catalog: str, extras: dict[str, list[str]], present: dict[str, se
 
 def personal_sql(catalog: str, extras: dict[str, list[str]], present: dict[str, set[str]]) -> str:
     """SQL of ``personal_extras`` (after ``extra_columns``): per table, one pass over its rows
-    listing the personal extra columns each fills (rows filling none are left out)."""
+    listing the personal extra columns each fills (rows filling none are left out). Which columns
+    are personal comes from ``extra_columns`` as one row of flags joined to every row (Spark SQL
+    allows no subquery inside the list function)."""
     parts = []
     for tname, cols in extras.items():
         src, cust, _ = _source(catalog, tname, present)
         pk = schema.table(tname).primary_key
-        items = ", ".join(
-            f"CASE WHEN (SELECT personal FROM extra_columns WHERE tbl = {_lit(tname)} AND col = "
-            f"{_lit(c)}) AND trim(CAST(x.{_q(c)} AS VARCHAR)) <> '' THEN {_lit(c)} END"
-            for c in cols)
-        parts.append(f"SELECT {_lit(tname)} AS tbl, CAST(x.{_q(pk)} AS VARCHAR) AS id, "
-                     f"{cust} AS customer_id, list_sort(list_filter([{items}], "
-                     f"lambda f: f IS NOT NULL)) AS fields FROM {src}")
+        filled = ", ".join(f"CASE WHEN trim(CAST(x.{_q(c)} AS VARCHAR)) <> '' THEN {_lit(c)} END "
+                           f"AS _f{i}" for i, c in enumerate(cols))
+        flags = ", ".join(f"coalesce(bool_or(col = {_lit(c)} AND personal), false) AS _p{i}"
+                          for i, c in enumerate(cols))
+        items = ", ".join(f"CASE WHEN p._p{i} THEN r._f{i} END" for i in range(len(cols)))
+        parts.append(f"SELECT {_lit(tname)} AS tbl, r._id AS id, r._customer_id AS customer_id, "
+                     f"list_sort(list_filter([{items}], lambda f: f IS NOT NULL)) AS fields "
+                     f"FROM (SELECT CAST(x.{_q(pk)} AS VARCHAR) AS _id, {cust} AS _customer_id, "
+                     f"{filled} FROM {src}) r CROSS JOIN (SELECT {flags} FROM extra_columns "
+                     f"WHERE tbl = {_lit(tname)}) p")
     if not parts:
         return ("SELECT CAST(NULL AS VARCHAR) AS tbl, CAST(NULL AS VARCHAR) AS id, "
                 "CAST(NULL AS VARCHAR) AS customer_id, CAST([] AS VARCHAR[]) AS fields WHERE false")
