@@ -83,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[split + 1:]
 
     t0 = time.perf_counter()
-    from toolkit.cli import main as privaudit
+    from toolkit.cli import main as privaudit, own_process
     imported = time.perf_counter() - t0
+    own_process()       # as the command's main() does first: before GX is imported here
     wrapped = [t for t in opts.time if wrap(t)]
     if opts.gx_sql:
         t1 = time.perf_counter()

@@ -50,7 +50,7 @@ AUDIT_TIMERS = ["toolkit.findings:prepare", "toolkit.findings:run_rule",
                 "toolkit.findings:write_outputs"]
 GATE_TIMERS = ["toolkit.findings:prepare", "toolkit.gate:_SetUp.__call__",
                "toolkit.gate:_RuleRows.prepare",
-               "toolkit.gate:DuckDBGX.__init__", "toolkit.gate:_run_suite",
+               "toolkit.gate:DuckDBGX.__init__", "toolkit.gate:_run_suites",
                "toolkit.gate:write_junit", "toolkit.gate:write_docs"]
 LOAD_TIMERS = ["toolkit.ingest:load"]
 
@@ -262,7 +262,7 @@ def gate_breakdown(g: dict) -> dict:
     """Where the gate's time goes: DuckDB answering GX, GX itself, the rest."""
     sql = _t(g, "gx_sql")
     gx_total = (_t(g, "gx_import") + _t(g, "toolkit.gate:DuckDBGX.__init__")
-                + _t(g, "toolkit.gate:_run_suite"))
+                + _t(g, "toolkit.gate:_run_suites"))
     setup = _t(g, "toolkit.findings:prepare") + _t(g, "toolkit.gate:_SetUp.__call__")
     once = _t(g, "toolkit.gate:_RuleRows.prepare")      # the rule queries, run once for GX
     return {"duckdb_for_gx_s": round(sql, 3), "gx_own_s": round(gx_total - sql, 3),

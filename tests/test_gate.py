@@ -616,3 +616,62 @@ def test_rule_queries_run_once_give_the_same_outcomes(shops, gate_run, monkeypat
     assert ours == [tuple(getattr(o, f) for f in fields) for o in direct.outcomes]
     assert sum(o.failing_rows or 0 for o in gate_run.outcomes) > 0
     assert (direct.exit_code, direct.errors) == (gate_run.exit_code, gate_run.errors)
+
+
+def test_one_validation_per_table_gives_the_outcomes_of_one_per_suite(shops, gate_run, monkeypatch):
+    """Every table's expectations from all suites validated at once (the default) give the
+    outcome of one validation per suite and table: status, failing rows, message; and each
+    table is validated once."""
+    from toolkit import gate as gate_mod
+
+    validated = []
+    real = gate_mod._validate
+
+    def counting(gxr, table, groups, present):
+        validated.append((table, len(groups)))
+        return real(gxr, table, groups, present)
+
+    monkeypatch.setattr(gate_mod, "_validate", counting)
+    monkeypatch.setattr(gate_mod, "ONE_BATCH_PER_TABLE", False)
+    per_suite = gate_mod.gate(shops["shop"], AS_OF)
+    assert all(n == 1 for _, n in validated)
+    separate = len(validated)
+    validated.clear()
+    monkeypatch.setattr(gate_mod, "ONE_BATCH_PER_TABLE", True)
+    per_table = gate_mod.gate(shops["shop"], AS_OF)
+    tables = [t for t, _ in validated]
+    assert len(tables) == len(set(tables)) < separate          # once per table, fewer than before
+    assert any(n > 1 for _, n in validated)                     # suites do share a batch
+    fields = ("suite", "key", "status", "failing_rows", "message")
+    for run in (per_table, gate_run):
+        assert ([tuple(getattr(o, f) for f in fields) for o in run.outcomes]
+                == [tuple(getattr(o, f) for f in fields) for o in per_suite.outcomes])
+        assert (run.exit_code, run.errors) == (per_suite.exit_code, per_suite.errors)
+    assert {s: (i["in_json"], i["loaded"]) for s, i in per_table.suites.items()} == \
+        {s: (i["in_json"], i["loaded"]) for s, i in per_suite.suites.items()}
+
+
+def test_a_rule_split_into_severity_parts_runs_its_query_once(shops, gate_run, monkeypatch):
+    """SHR-002, SHR-003, SHR-008, TRN-001 and TRN-002 have one expectation per severity part: the
+    rule's query
+runs once for all its parts, each part selecting its rows from it, with the outcomes of
+    every part's query run on its own."""
+    from toolkit import gate as gate_mod
+
+    created = []
+    real = gate_mod._RuleRows._create
+
+    def recording(self, name, sql):
+        created.append((name, sql))
+        return real(self, name, sql)
+
+    monkeypatch.setattr(gate_mod._RuleRows, "_create", recording)
+    run = gate_mod.gate(shops["shop"], AS_OF)
+    shared = [sql for name, sql in created if name.startswith("gate_rule_query_")]
+    assert len(shared) == 5 and len(set(shared)) == 5
+    split = ("SHR-002:", "SHR-003:", "SHR-008:", "TRN-001:", "TRN-002:")
+    parts = [o for o in run.outcomes if o.key.startswith(split)]
+    assert len(parts) == 10 and all(o.status in ("passed", "failed") for o in parts)
+    fields = ("suite", "key", "status", "failing_rows", "message")
+    assert [tuple(getattr(o, f) for f in fields) for o in run.outcomes] == \
+        [tuple(getattr(o, f) for f in fields) for o in gate_run.outcomes]

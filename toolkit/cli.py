@@ -853,11 +853,18 @@ def _stopped(e: KeyboardInterrupt) -> tuple[str, int]:
     return "interrupted", 130
 
 
-def main() -> None:
-    # jsonschema (imported with nbformat for the report) compiles the grammar of the optional
-    # package rfc3987-syntax on import: about 1.3 s of CPU for an IRI format check that nothing
-    # in this command uses. This process is ours, so it goes without (docs/benchmarks.md).
+def own_process() -> None:
+    """What the command sets for its own process before it imports anything heavy.
+
+    jsonschema (imported with nbformat for the report, and with altair by Great Expectations for
+    the gate) compiles the grammar of the optional package rfc3987-syntax on import: about 1.3 s
+    of CPU for an IRI format check that nothing in a command uses. This process is ours, so it
+    goes without (docs/benchmarks.md); the library leaves its caller's process as it is."""
     sys.modules.setdefault("rfc3987_syntax", None)
+
+
+def main() -> None:
+    own_process()
     import signal
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)

@@ -574,6 +574,7 @@ def gate(db: str | Path, as_of: str | date | datetime, policy: str | Path | Poli
                 if spec is None or spec.enabled:
                     if setup(e["meta"]["rule_id"]) is None:
                         rows.prepare(e, present, as_of_ts, as_of_date)
+        rows.run()
         with _quiet():
             # an audit of personal data does not report usage to anyone (nor could it: no network)
             os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -587,12 +588,7 @@ def gate(db: str | Path, as_of: str | date | datetime, policy: str | Path | Poli
                 result.errors.append(f"great_expectations {gx.__version__} cannot run on DuckDB: "
                                      f"{_first_line(e)}")
             if gxr is not None:
-                for where, suite in runnable:
-                    try:
-                        _run_suite(gxr, where, suite, pol, present, setup, as_of_ts, as_of_date,
-                                   result, rows)
-                    except Exception as e:     # never a bare traceback: the suite cannot run
-                        result.errors.append(f"{where}: cannot run: {_first_line(e)}")
+                _run_suites(gxr, runnable, pol, present, setup, as_of_ts, as_of_date, result, rows)
     finally:
         if gxr is not None:
             gxr.close()
@@ -684,11 +680,20 @@ class _RuleRows:
     GX is handed ``SELECT * FROM`` that table: the same rows, the same count, half the work. A
     query that fails here is left to GX as it is, so its error is reported as before; a query
     with GX's ``{batch}`` placeholder is left to GX too.
+
+    A rule split into severity parts (``toolkit.suites.severity_parts``: SHR-002, SHR-003,
+    SHR-008, TRN-001, TRN-002) has one query per part around the same rule query; that rule
+    query runs once, into a table of its own, and each part selects its rows from it.
     """
+
+    #: the shape of ``toolkit.suites.rule_query``: the rule's own query, then the part's filter
+    SHAPE = re.compile(r"SELECT v\.subject_id\nFROM \(\n(?P<body>.*)\n\) AS v(?P<where>\nWHERE .*)?",
+                       re.DOTALL)
 
     def __init__(self, con):
         self.con = con
         self.tables: dict[str, str | None] = {}     # rendered query -> temp table (None: GX runs it)
+        self.pending: list[tuple[str, str]] = []    # (rendered query, its SQL) to run
 
     def prepare(self, expectation: dict, present: dict, as_of: datetime, as_of_date: date) -> None:
         from .findings import missing_needs
@@ -711,12 +716,32 @@ class _RuleRows:
             sql = query.format()          # GX's own substitution: {{ }} become braces
         except (KeyError, IndexError, ValueError):
             return                        # {batch} or another placeholder: GX substitutes it
-        name = f"gate_rule_rows_{len(self.tables)}"
+        self.pending.append((query, sql))
+
+    def run(self) -> None:
+        """Run the prepared queries (a rule query shared by parts once)."""
+        shapes = [self.SHAPE.fullmatch(sql) for _, sql in self.pending]
+        uses: dict[str, int] = {}
+        for m in shapes:
+            if m is not None:
+                uses[m["body"]] = uses.get(m["body"], 0) + 1
+        shared: dict[str, str | None] = {}
+        for i, ((query, sql), m) in enumerate(zip(self.pending, shapes), 1):
+            if m is not None and uses[m["body"]] > 1:
+                body = m["body"]
+                if body not in shared:
+                    shared[body] = self._create(f"gate_rule_query_{len(shared) + 1}", body)
+                if shared[body] is not None:
+                    sql = f'SELECT v.subject_id\nFROM temp.main."{shared[body]}" AS v{m["where"] or ""}'
+            self.tables[query] = self._create(f"gate_rule_rows_{i}", sql)
+        self.pending = []
+
+    def _create(self, name: str, sql: str) -> str | None:
         try:
             self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
         except Exception:
-            return
-        self.tables[query] = name
+            return None
+        return name
 
     def substitute(self, expectation: dict) -> dict:
         kwargs = expectation.get("kwargs") or {}
@@ -737,9 +762,63 @@ def _outcome(suite_name: str, e: dict) -> Outcome:
                    used_by=list(m.get("used_by") or []))
 
 
-def _run_suite(gxr: DuckDBGX, where: str, suite: dict, pol: Policy, present: dict, setup,
-               as_of: datetime, as_of_date: date, result: GateResult,
-               rows: "_RuleRows | None" = None) -> None:
+# one Great Expectations validation per table, whatever suites its expectations come from
+ONE_BATCH_PER_TABLE = True
+
+
+@dataclass
+class _Group:
+    """The loaded expectations of one suite on one table, waiting for their validation."""
+
+    suite: str
+    table: str
+    items: list[tuple[Outcome, dict]]
+    info: dict
+
+
+def _run_suites(gxr: DuckDBGX, runnable: list[tuple[str, dict]], pol: Policy, present: dict,
+                setup, as_of: datetime, as_of_date: date, result: GateResult,
+                rows: "_RuleRows | None" = None) -> None:
+    """Every suite's expectations, validated by Great Expectations in one batch per table.
+
+    GX's cost is per validation (building the batch's metric graph, pydantic models, its
+    context's configuration written out): one validation of a table's expectations from all
+    suites instead of one per suite and table. Outcomes are recorded per expectation (by its
+    ``meta.key``), so they do not depend on how expectations are grouped (``tests/test_gate.py``
+    compares it with one validation per suite and table, ``ONE_BATCH_PER_TABLE = False``)."""
+    groups: list[_Group] = []
+    for where, suite in runnable:
+        t0 = time.perf_counter()
+        try:
+            groups += _plan_suite(gxr, where, suite, pol, present, setup, as_of, as_of_date,
+                                  result, rows)
+        except Exception as e:     # never a bare traceback: the suite cannot run
+            result.errors.append(f"{where}: cannot run: {_first_line(e)}")
+        name = str(suite.get("name") or Path(where).stem)
+        if name in result.suites:
+            result.suites[name]["seconds"] = round(time.perf_counter() - t0, 3)
+    batches: dict[str, list[list[_Group]]] = {}
+    for g in groups:
+        runs = batches.setdefault(g.table, [])
+        keys = {o.key for o, _ in g.items}
+        if ONE_BATCH_PER_TABLE and runs and not keys & {o.key for x in runs[0] for o, _ in x.items}:
+            runs[0].append(g)
+        else:                       # a key repeated across suites: validated on its own
+            runs.append([g])
+    for table, runs in batches.items():
+        for run_groups in runs:
+            t0 = time.perf_counter()
+            _validate(gxr, table, run_groups, present)
+            spent = time.perf_counter() - t0
+            n = sum(len(g.items) for g in run_groups)
+            for g in run_groups:       # the validation's time, shared by expectation count
+                g.info["seconds"] = round(g.info["seconds"] + spent * len(g.items) / n, 3)
+
+
+def _plan_suite(gxr: DuckDBGX, where: str, suite: dict, pol: Policy, present: dict, setup,
+                as_of: datetime, as_of_date: date, result: GateResult,
+                rows: "_RuleRows | None" = None) -> list[_Group]:
+    """A suite's outcomes (recorded in ``result``) and its loaded expectations per table."""
     from .findings import missing_needs
     from .rules import REGISTRY, Rule
 
@@ -747,13 +826,12 @@ def _run_suite(gxr: DuckDBGX, where: str, suite: dict, pol: Policy, present: dic
     expectations = suite["expectations"]
     info = {"file": where, "in_json": len(expectations), "loaded": 0, "seconds": 0.0}
     result.suites[name] = info
-    t0 = time.perf_counter()
 
     unknown = unknown_types({str(e.get("type")) for e in expectations})
     if unknown:
         result.errors.append(f"{where}: unknown expectation type(s) {', '.join(sorted(unknown))} "
                              f"(great_expectations {gxr.gx.__version__} would drop them silently)")
-        return
+        return []
 
     # which expectations run, grouped by the table they run on
     groups: dict[str, list[tuple[Outcome, dict]]] = {}
@@ -787,6 +865,7 @@ def _run_suite(gxr: DuckDBGX, where: str, suite: dict, pol: Policy, present: dic
             groups.setdefault(o.table, []).append((o, rendered))
     result.outcomes.extend(outcomes)
 
+    planned = []
     for table, items in groups.items():
         dicts = [d for _, d in items]
         try:
@@ -804,45 +883,54 @@ def _run_suite(gxr: DuckDBGX, where: str, suite: dict, pol: Policy, present: dic
             for o, _ in items:
                 o.status, o.message = "error", "not every expectation was loaded"
             continue
-        try:
-            run = gxr.batch(table).validate(gx_suite, result_format=RESULT_FORMAT)
-        except Exception as err:
-            for o, _ in items:
-                o.status, o.message = "error", _first_line(err)
-            continue
-        by_key = {o.key: o for o, _ in items}
-        seen = set()
-        for r in run.results:
-            key = (r.expectation_config.meta or {}).get("key")
-            o = by_key.get(key)
-            if o is None:
-                continue
-            seen.add(key)
-            raised = _raised(r.exception_info)
-            if raised is not None:
-                o.status, o.message = "error", _first_line(raised)
-                continue
-            res = r.result or {}
-            if o.expectation_type == "unexpected_rows_expectation":
-                count = res.get("observed_value")
-            else:
-                count = res.get("unexpected_count")
-                if count is None and res.get("element_count") == 0:
-                    count = 0           # GX reports no count on an empty table
-            if not isinstance(count, int):
-                o.status, o.message = "error", "great_expectations returned no failing-row count"
-                continue
-            o.failing_rows = int(count)
-            o.status = "passed" if r.success else "failed"
-            if r.success and count:      # success with failing rows would be a mostly= threshold
-                o.message = f"{count} failing rows within the expectation's tolerance"
+        planned.append(_Group(name, table, items, info))
+    return planned
+
+
+def _validate(gxr: DuckDBGX, table: str, groups: list[_Group], present: dict) -> None:
+    """One GX validation of the expectations of ``groups`` (all on ``table``); their outcomes."""
+    items = [it for g in groups for it in g.items]
+    try:
+        gx_suite = gxr.suite(f"{'+'.join(g.suite for g in groups)}:{table}", [d for _, d in items])
+        if len(gx_suite.expectations) != len(items):     # loaded one by one just before
+            raise GateError(f"{len(items)} expectations, {len(gx_suite.expectations)} loaded")
+        run = gxr.batch(table).validate(gx_suite, result_format=RESULT_FORMAT)
+    except Exception as err:
         for o, _ in items:
-            if o.key not in seen:
-                o.status, o.message = "error", "no result from great_expectations"
-            elif (o.kind == "schema" and o.key == f"DQ-003:{o.table}" and o.status == "failed"
-                  and o.table not in present):
-                o.message = TABLE_ABSENT
-    info["seconds"] = round(time.perf_counter() - t0, 3)
+            o.status, o.message = "error", _first_line(err)
+        return
+    by_key = {o.key: o for o, _ in items}
+    seen = set()
+    for r in run.results:
+        key = (r.expectation_config.meta or {}).get("key")
+        o = by_key.get(key)
+        if o is None:
+            continue
+        seen.add(key)
+        raised = _raised(r.exception_info)
+        if raised is not None:
+            o.status, o.message = "error", _first_line(raised)
+            continue
+        res = r.result or {}
+        if o.expectation_type == "unexpected_rows_expectation":
+            count = res.get("observed_value")
+        else:
+            count = res.get("unexpected_count")
+            if count is None and res.get("element_count") == 0:
+                count = 0           # GX reports no count on an empty table
+        if not isinstance(count, int):
+            o.status, o.message = "error", "great_expectations returned no failing-row count"
+            continue
+        o.failing_rows = int(count)
+        o.status = "passed" if r.success else "failed"
+        if r.success and count:      # success with failing rows would be a mostly= threshold
+            o.message = f"{count} failing rows within the expectation's tolerance"
+    for o, _ in items:
+        if o.key not in seen:
+            o.status, o.message = "error", "no result from great_expectations"
+        elif (o.kind == "schema" and o.key == f"DQ-003:{o.table}" and o.status == "failed"
+              and o.table not in present):
+            o.message = TABLE_ABSENT
 
 
 # ---------------------------------------------------------------- JUnit and HTML
