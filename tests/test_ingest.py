@@ -911,3 +911,24 @@ def test_a_very_wide_file_loads_within_the_memory_limit(load_files):
     assert result.files[0].rows_loaded == 50
     assert con.execute("SELECT customer_id, attr_0, attr_299 FROM customers WHERE customer_id = "
                        "'c7'").fetchone() == ("c7", "7000", "7299")
+
+
+def test_long_json_numbers_keep_their_text_only_where_a_double_rounds_them(load_files):
+    """The exact-number pass re-reads only records with a number-like value (staged as digits,
+    sign, point, exponent): every long number still keeps its written text where a double would
+    round it, in any key, next to values that are not numbers, and a string of digits is never
+    touched (it is text already)."""
+    lines = [
+        '{"customer_id": "c1", "created_at": "2024-01-01T10:00:00Z", "score": 0.10000000000000001}',
+        '{"customer_id": "c2", "created_at": "2024-01-01T10:00:00Z", "score": 1.0000000000000000e400}',
+        '{"customer_id": "c3", "created_at": "2024-01-01T10:00:00Z", "score": -12345678901234567.5, '
+        '"tags": ["a", 1.00000000000000001]}',
+        '{"customer_id": "c4", "created_at": "2024-01-01T10:00:00Z", "score": 1.00000000000000000E+20}',
+        '{"customer_id": "c5", "created_at": "2024-01-01T10:00:00Z", "score": "0.10000000000000001"}',
+        '{"customer_id": "c6", "created_at": "2024-01-01T10:00:00Z", "score": 12.5}',
+    ]
+    _, con = load_files({"customers.jsonl": "\n".join(lines) + "\n"})
+    got = dict(con.execute("SELECT customer_id, score FROM customers").fetchall())
+    assert got == {"c1": "0.10000000000000001", "c2": "1.0000000000000000e400",
+                   "c3": "-12345678901234567.5", "c4": "1e+20", "c5": "0.10000000000000001",
+                   "c6": "12.5"}

@@ -901,8 +901,15 @@ def _exact_json_numbers(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None
         return
     index = {k: i for i, k in enumerate(keys)}
     fixes: list[tuple[int, int, str]] = []
-    cur = con.execute("SELECT l._row, l.line FROM _lines l JOIN _stg s USING (_row) WHERE "
-                      f"regexp_matches(l.line, '{_LONG_NUMBER}') ORDER BY l._row")
+    # Only a record with a number among its values can need a fix, and a number is staged as
+    # number-like text (digits, sign, point, exponent: a double's shortest form); a record
+    # without such a value is not read again (on most exports: none is, so no line is scanned)
+    numeric = " OR ".join(f"regexp_full_match(s{i}, '[0-9.eE+-]+')" for i in range(len(keys)))
+    candidates = f"(SELECT _row FROM _stg WHERE {numeric})"
+    if not con.execute(f"SELECT count(*) FROM {candidates}").fetchone()[0]:
+        return
+    cur = con.execute(f"SELECT l._row, l.line FROM _lines l JOIN {candidates} s USING (_row) "
+                      f"WHERE regexp_matches(l.line, '{_LONG_NUMBER}') ORDER BY l._row")
     while batch := cur.fetchmany(2048):
         for row, line in batch:
             try:
