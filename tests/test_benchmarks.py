@@ -78,14 +78,19 @@ def test_speed_summary_and_table():
         return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": rss, "load_avg": 2.0, **extra}
 
     def one(k):
-        return {"floor": stage(4 * k, 4, 300, rows=10), "load": stage(8 * k, 10, 900),
+        return {"floor": stage(4 * k, 4, 300, rows=10), "load": stage(8 * k, 10, 900, breakdown={
+                    "byte_pass_s": 0.5, "staging_s": 2, "typing_checks_insert_s": 4.5,
+                    "commit_s": 1}),
                 "audit": stage(3 * k, 4, 400, rules_sql_s=1.0 * k, findings=5,
                                breakdown={"rules_sql_s": 1.0 * k, "prepare_s": 0.5, "masking_s": 1,
-                                          "store_s": 0.1, "outputs_s": 0.2, "cli_import_s": 0.3}),
+                                          "store_s": 0.1, "outputs_s": 0.2, "cli_import_s": 0.3,
+                                          "profile_s": 0.25}),
                 "gate": stage(9 * k, 9, 1100, breakdown={
                     "duckdb_for_gx_s": 2, "gx_own_s": 6, "gx_import_s": 4,
                     "prepare_and_setups_s": 0.5, "rest_s": 0.5}),
-                "audit5": stage(1 * k, 1.5, 300, violations={"RET-001": 2}),
+                "audit5": stage(1 * k, 1.5, 300, violations={"RET-001": 2}, breakdown={
+                    "rules_sql_s": 0.4, "prepare_s": 0.3, "masking_s": 0, "store_s": 0,
+                    "outputs_s": 0, "cli_import_s": 0.2}),
                 "pandas5": stage(6 * k, 6, 800, result={"read_seconds": 2, "rules_seconds": 3,
                                                         "violations": {"RET-001": 2}})}
     rounds = [one(1), one(3), one(2)]
@@ -99,8 +104,18 @@ def test_speed_summary_and_table():
          "rows": {"rows_read": 10, "rows_loaded": 10, "rows_rejected": 0}, "export_mb": 1.0,
          "files": 3, "as_of": "2026-10-31", "findings": 5, "repeat": 3}
     table = report.speed_table(r)
-    assert "| (load + audit) / floor | 2.75x | 3.50x | at most 3.0x | yes |" in table
-    assert "1,100 MB | | at most 1,024 MB | **no** |" in table
+    assert "| (load + audit) / floor | 2.75x | 3.50x | at most 3.0x | yes | load 16.0 s + audit " \
+           "6.0 s against 8.0 s |" in table                     # holds: no lever named
+    # a gap: the measured breakdown of the stage that decides it, then the next lever
+    load_row = next(x for x in table.splitlines() if x.startswith("| load / floor"))
+    assert "| **no** | load 16.0 s against 8.0 s: byte pass" in load_row
+    assert "typing, checks and insert 4.5 s, commit 1.0 s; next: type the columns" in load_row
+    audit_row = next(x for x in table.splitlines() if x.startswith("| audit / its rules' SQL"))
+    assert "set-up 0.5 s (the extra-column profile 0.2 s)" in audit_row and "next:" in audit_row
+    gate_row = next(x for x in table.splitlines() if x.startswith("| gate / audit"))
+    assert "GX's import 4.0 s and own work 2.0 s, DuckDB answering GX 2.0 s" in gate_row
+    assert "1,100 MB | | at most 1,024 MB | **no** | highest: gate" in table
+    assert s["stages"]["load"]["breakdown"]["typing_checks_insert_s"] == 4.5
 
 
 # ---------------------------------------------------------------- benchmarks.spark (issue 19)
